@@ -1,0 +1,1 @@
+"""The drawing environment: parse assistant turns, keep per-image state, render, reply."""

@@ -1,0 +1,1 @@
+"""Judges of samples: each says keep, or which reason code rejects it."""

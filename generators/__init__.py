@@ -1,0 +1,1 @@
+"""Procedural sample generators (mazes, ...) whose ground truth yields oracle traces."""

@@ -1,0 +1,1 @@
+"""Beam wiring: one module per stage, thin shells around the pure core."""

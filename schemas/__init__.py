@@ -1,0 +1,1 @@
+"""Records and output formats shared by every stage."""
