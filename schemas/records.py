@@ -112,6 +112,7 @@ class Turn:
     answer: str | None = None
     error: str = ""
     error_detail: str = ""
+    format_issues: tuple[str, ...] = ()  # deviations from the strict turn shape (SPEC §1)
     finish_reason: str = "stop"
     new_images: tuple[int, ...] = ()
     env_reply: str = ""  # the environment (user) turn that followed, "" after the last turn

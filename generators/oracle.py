@@ -1,0 +1,96 @@
+"""Turns a generated sample into a rendered, scored trajectory by executing its oracle replies."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from drawing.environment import EnvConfig, run_replies
+from drawing.images import encode_png, image_key
+from drawing.prompts import Prompts
+from filters.scoring import score_trajectory
+from generators.registry import get_generator
+from generators.seeding import sample_rng
+from schemas.records import Provenance, QAItem, RenderedImage, Trajectory
+
+
+@dataclass(frozen=True)
+class SampleBundle:
+    """A trajectory plus the PNG bytes of every image it references, keyed by content."""
+
+    trajectory: Trajectory
+    images: tuple[tuple[str, bytes], ...]
+
+
+def sample_id(subset: str, index: int) -> str:
+    return f"{subset}-{index:08d}"
+
+
+def build_oracle_sample(
+    subset: str,
+    index: int,
+    run_seed: int,
+    generator_config: Any,
+    prompts: Prompts,
+    provenance: Provenance,
+    max_images: int = 42,
+    license: str = "apache-2.0",
+) -> SampleBundle:
+    """Generate sample `index` of `subset`, run its oracle replies, encode and score it.
+
+    Deterministic in (subset, index, run_seed, configs). Raises ValueError if the generator's
+    script does not finish a trajectory (a generator bug surfaced as a per-record error).
+    """
+    sid = sample_id(subset, index)
+    _, generate = get_generator(subset)
+    sample = generate(sid, sample_rng(run_seed, sid), generator_config)
+    env_config = EnvConfig(max_calls=sample.max_calls, max_images=max_images)
+    rollout = run_replies(sample.images, sample.replies, env_config, prompts)
+
+    encoded = [encode_png(img) for img in rollout.images]
+    keys = [image_key(png) for png in encoded]
+    n_inputs = len(sample.images)
+    item = QAItem(
+        id=sid,
+        images=tuple(keys[:n_inputs]),
+        question=sample.question,
+        question_type=sample.question_type,
+        answer=sample.answer,
+        options=sample.options,
+        data_type=sample.data_type,
+        grid_size=sample.grid_size,
+        source=f"generated:{subset}",
+        license=license,
+    )
+    rendered = tuple(
+        RenderedImage(
+            index=i + 1,
+            parent=rollout.parents[i],
+            key=keys[i],
+            width=rollout.images[i].width,
+            height=rollout.images[i].height,
+        )
+        for i in range(n_inputs, len(keys))
+    )
+    width, height = sample.images[0].size
+    trajectory = Trajectory(
+        item=item,
+        subset=subset,
+        system_prompt=prompts.system(width, height, sample.max_calls),
+        user_prompt=prompts.question(
+            sample.question,
+            sample.options,
+            sample.question_type,
+            [img.size for img in sample.images],
+        ),
+        input_sizes=tuple(img.size for img in sample.images),
+        turns=rollout.turns,
+        rendered=rendered,
+        termination=rollout.termination,
+        provenance=provenance,
+        meta=dict(sample.meta),
+    )
+    trajectory = dataclasses.replace(trajectory, scores=score_trajectory(trajectory))
+    unique = dict(zip(keys, encoded))
+    return SampleBundle(trajectory=trajectory, images=tuple(unique.items()))

@@ -1,0 +1,219 @@
+"""The cold_start_data stage: generate -> trace -> render -> filter -> write SFT shards."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import apache_beam as beam
+
+from drawing.prompts import Prompts
+from filters.rules import apply_filters, cold_start_filters
+from filters.scoring import trajectory_reflections
+from generators.maze import MazeConfig
+from generators.oracle import SampleBundle, build_oracle_sample, sample_id
+from generators.registry import GENERATORS
+from pipelines.accounting import ERROR, KEPT, REJECTED, CountOutcomesFn, Outcome, ProgressLog
+from pipelines.accounting import build_metrics
+from pipelines.io import WriteImages, WriteSortedJsonl, join, write_json
+from schemas.records import ErrorRecord, Provenance, Rejection, to_json
+from schemas.sharegpt import ExportError, dataset_info, to_sharegpt
+
+STAGE = "cold_start"
+_LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ColdStartConfig:
+    """Configuration of the cold_start_data stage (every key can be set in --config)."""
+
+    num_samples: int = 400  # items generated in total across subsets, before filtering
+    seed: int = 0
+    mix: dict[str, float] = field(default_factory=lambda: {"maze": 1.0})
+    maze: MazeConfig = field(default_factory=MazeConfig)
+    min_turns: int = 3
+    min_accuracy: float = 1.0
+    max_images: int = 42
+    shards_per_subset: int = 1
+    prompts_dir: str = ""  # a folder of template files overriding drawing/templates
+    chunk_size: int = 64  # sample indices per initial work item
+
+    def __post_init__(self) -> None:
+        if self.num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {self.num_samples}")
+        if not self.mix or any(w < 0 for w in self.mix.values()) or not sum(self.mix.values()):
+            raise ValueError(f"mix needs non-negative weights with a positive sum, got {self.mix}")
+        for name in self.mix:
+            if name not in GENERATORS:
+                raise ValueError(f"mix: unknown subset {name!r}; known: {sorted(GENERATORS)}")
+        for key in ("min_turns", "max_images", "shards_per_subset", "chunk_size"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if not 0.0 <= self.min_accuracy <= 1.0:
+            raise ValueError(f"min_accuracy must be in [0, 1], got {self.min_accuracy}")
+
+    def generator_config(self, subset: str) -> Any:
+        return getattr(self, subset)
+
+    def allocation(self) -> dict[str, int]:
+        """Samples per subset: `num_samples` split by `mix` (largest remainder, stable order)."""
+        names = sorted(n for n, w in self.mix.items() if w > 0)
+        total = sum(self.mix[n] for n in names)
+        exact = {n: self.num_samples * self.mix[n] / total for n in names}
+        counts = {n: int(exact[n]) for n in names}
+        left = self.num_samples - sum(counts.values())
+        for n in sorted(names, key=lambda n: (-(exact[n] - counts[n]), n))[:left]:
+            counts[n] += 1
+        return counts
+
+
+def work_chunks(config: ColdStartConfig) -> list[tuple[str, int, int]]:
+    """(subset, start, end) ranges covering every sample index once."""
+    chunks = []
+    for subset, count in config.allocation().items():
+        for start in range(0, count, config.chunk_size):
+            chunks.append((subset, start, min(start + config.chunk_size, count)))
+    return chunks
+
+
+class GenerateSampleFn(beam.DoFn):
+    """Generates one sample and runs its oracle trace; per-record failures go to `errors`."""
+
+    def __init__(self, config: ColdStartConfig, provenance: Provenance) -> None:
+        self.config = config
+        self.provenance = provenance
+        self.generated = beam.metrics.Metrics.counter(STAGE, "generated")
+        self.errors = beam.metrics.Metrics.counter(STAGE, "errors")
+
+    def setup(self) -> None:
+        self.prompts = Prompts.load(self.config.prompts_dir or None)
+        self.progress = ProgressLog(f"{STAGE}: samples generated")
+
+    def process(self, element: tuple[str, int]) -> Iterator[Any]:
+        subset, index = element
+        try:
+            bundle = build_oracle_sample(
+                subset,
+                index,
+                self.config.seed,
+                self.config.generator_config(subset),
+                self.prompts,
+                self.provenance,
+                max_images=self.config.max_images,
+            )
+        except (ValueError, OSError) as exc:
+            self.errors.inc()
+            sid = sample_id(subset, index)
+            record = ErrorRecord(sid, STAGE, "generate", type(exc).__name__, str(exc))
+            yield beam.pvalue.TaggedOutput(
+                ERROR, Outcome(ERROR, STAGE, subset, sid, to_json(record), type(exc).__name__)
+            )
+            return
+        self.generated.inc()
+        self.progress.tick()
+        yield bundle
+
+
+class JudgeSampleFn(beam.DoFn):
+    """Applies the cold-start filters and the exporter; emits outcomes and the images to write."""
+
+    def __init__(self, config: ColdStartConfig) -> None:
+        self.config = config
+        self.kept = beam.metrics.Metrics.counter(STAGE, "kept")
+
+    def setup(self) -> None:
+        self.filters = cold_start_filters(self.config.min_turns, self.config.min_accuracy)
+
+    def process(self, bundle: SampleBundle) -> Iterator[Any]:
+        trajectory = bundle.trajectory
+        verdict = apply_filters(trajectory, self.filters)
+        reason, detail = verdict.reason, verdict.detail
+        if verdict.keep:
+            try:
+                record = to_sharegpt(trajectory)
+            except ExportError as exc:
+                reason, detail = "export_invalid", str(exc)
+            else:
+                self.kept.inc()
+                kinds = tuple(r.kind for r in trajectory_reflections(trajectory))
+                line = to_json_line(record)
+                yield Outcome(
+                    KEPT, STAGE, trajectory.subset, trajectory.id, line, "", len(trajectory.turns),
+                    kinds,
+                )
+                yield from (beam.pvalue.TaggedOutput("images", kv) for kv in bundle.images)
+                return
+        beam.metrics.Metrics.counter(STAGE, f"rejected_{reason}").inc()
+        rejection = Rejection(trajectory.id, STAGE, trajectory.subset, reason, detail, trajectory)
+        yield beam.pvalue.TaggedOutput(
+            REJECTED,
+            Outcome(REJECTED, STAGE, trajectory.subset, trajectory.id, to_json(rejection), reason),
+        )
+        # Rejected trajectories keep their images so thresholds can be re-tuned offline.
+        yield from (beam.pvalue.TaggedOutput("images", kv) for kv in bundle.images)
+
+
+def to_json_line(record: dict[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+class WriteSummaryFn(beam.DoFn):
+    """Writes metrics.json and dataset_info.json once every outcome has been counted."""
+
+    def __init__(self, root: str, config: ColdStartConfig) -> None:
+        self.root = root
+        self.config = config
+
+    def process(self, counts: dict[str, int], inputs: dict[str, int]) -> Iterator[dict]:
+        metrics = build_metrics(STAGE, counts, inputs)
+        write_json(join(self.root, "metrics.json"), metrics)
+        shards = self.config.shards_per_subset
+        entries = []
+        for subset, entry in metrics["subsets"].items():
+            if entry["kept"]:
+                name = f"{STAGE}/{subset}.jsonl" if shards <= 1 else f"{STAGE}/{subset}"
+                entries.append((f"{STAGE}_{subset}", f"sft/{name}"))
+        write_json(join(self.root, "dataset_info.json"), dataset_info(entries))
+        yield metrics
+
+
+def build_pipeline(
+    p: beam.Pipeline, config: ColdStartConfig, output: str, provenance: Provenance
+) -> beam.PCollection:
+    """Wire the stage into `p`; returns the single-element PCollection of the metrics dict."""
+    items = (
+        p
+        | "Chunks" >> beam.Create(work_chunks(config))
+        | "Indices" >> beam.FlatMap(lambda c: ((c[0], i) for i in range(c[1], c[2])))
+        | "Spread" >> beam.Reshuffle()
+    )
+    inputs = (
+        items
+        | "InputSubset" >> beam.Map(lambda e: e[0])
+        | "CountInputs" >> beam.combiners.Count.PerElement()
+        | "InputDict" >> beam.combiners.ToDict()
+    )
+    generated = items | "Generate" >> beam.ParDo(
+        GenerateSampleFn(config, provenance)
+    ).with_outputs(ERROR, main="samples")
+    judged = generated.samples | "Judge" >> beam.ParDo(JudgeSampleFn(config)).with_outputs(
+        REJECTED, "images", main=KEPT
+    )
+    outcomes = (judged[KEPT], judged[REJECTED], generated[ERROR]) | "Outcomes" >> beam.Flatten()
+    shards = config.shards_per_subset
+    _ = (
+        outcomes
+        | "ByFile" >> beam.Map(lambda o: (o.relpath(shards), (o.sample_id, o.line)))
+        | "WriteJsonl" >> WriteSortedJsonl(output)
+    )
+    _ = judged["images"] | "WriteImages" >> WriteImages(output)
+    return (
+        outcomes
+        | "Count" >> beam.CombineGlobally(CountOutcomesFn())
+        | "WriteSummary"
+        >> beam.ParDo(WriteSummaryFn(output, config), beam.pvalue.AsSingleton(inputs))
+    )
+

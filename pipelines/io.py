@@ -1,0 +1,109 @@
+"""Output writing through Beam's FileSystems, so local, gs:// and s3:// paths work alike."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+
+def join(root: str, *parts: str) -> str:
+    return FileSystems.join(root, *parts)
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    """Write a whole file (Beam's local file system creates parent folders itself)."""
+    with FileSystems.create(path, mime_type="application/octet-stream") as f:
+        f.write(data)
+
+
+def write_json(path: str, obj: Any) -> None:
+    write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def read_json(path: str) -> Any:
+    with FileSystems.open(path) as f:
+        return json.loads(f.read().decode("utf-8"))
+
+
+def exists(path: str) -> bool:
+    return FileSystems.exists(path)
+
+
+class WriteSortedLinesFn(beam.DoFn):
+    """Writes one file per key: its lines sorted by record id, so output is byte-stable."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def process(self, element: tuple[str, Iterable[tuple[str, str]]]) -> Iterable[str]:
+        relpath, records = element
+        lines = [line for _, line in sorted(records)]
+        path = join(self.root, relpath)
+        write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
+        yield relpath
+
+
+class WriteImageFn(beam.DoFn):
+    """Writes one content-addressed image; the key is the file name, so rewrites are no-ops."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.written = beam.metrics.Metrics.counter("images", "written")
+
+    def process(self, element: tuple[str, bytes]) -> Iterable[str]:
+        from schemas.sharegpt import image_path
+
+        key, data = element
+        write_bytes(join(self.root, image_path(key)), data)
+        self.written.inc()
+        yield key
+
+
+class FirstFn(beam.CombineFn):
+    """Keeps one of equal values (content-addressed images): dedupes before writing."""
+
+    def create_accumulator(self) -> bytes | None:
+        return None
+
+    def add_input(self, acc: bytes | None, value: bytes) -> bytes:
+        return value if acc is None else acc
+
+    def merge_accumulators(self, accs: Iterable[bytes | None]) -> bytes | None:
+        return next((a for a in accs if a is not None), None)
+
+    def extract_output(self, acc: bytes | None) -> bytes | None:
+        return acc
+
+
+class WriteImages(beam.PTransform):
+    """Dedupes (key, png) pairs by key and writes each image once under DIR/images/."""
+
+    def __init__(self, root: str) -> None:
+        super().__init__()
+        self.root = root
+
+    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
+        return (
+            pcoll
+            | "DedupeImages" >> beam.CombinePerKey(FirstFn())
+            | "WriteImage" >> beam.ParDo(WriteImageFn(self.root))
+        )
+
+
+class WriteSortedJsonl(beam.PTransform):
+    """Writes (relative path, (id, json line)) pairs as files sorted by id."""
+
+    def __init__(self, root: str) -> None:
+        super().__init__()
+        self.root = root
+
+    def expand(self, pcoll: beam.PCollection) -> beam.PCollection:
+        return (
+            pcoll
+            | "GroupByFile" >> beam.GroupByKey()
+            | "WriteFile" >> beam.ParDo(WriteSortedLinesFn(self.root))
+        )

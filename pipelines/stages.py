@@ -1,0 +1,136 @@
+"""The stage registry: name -> config class, help text, and the function that runs it."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+
+from pipelines import cold_start
+from pipelines.io import exists, join, read_json, write_json
+from pipelines.runner import code_version, pipeline_options, runner_name
+from schemas.config import config_hash, config_to_dict
+from schemas.records import Provenance
+
+_LOG = logging.getLogger(__name__)
+
+
+class OutputExistsError(RuntimeError):
+    """The output folder holds a run with another configuration."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    summary: str
+    config_class: type
+    run: Callable[[Any, str, Sequence[str], bool], dict[str, Any]]
+
+
+def _prepare_output(output: str, stage: str, config_dict: dict, overwrite: bool) -> None:
+    previous_path = join(output, "config.json")
+    if exists(previous_path):
+        previous = read_json(previous_path)
+        if previous.get("config") != config_dict or previous.get("stage") != stage:
+            if not overwrite:
+                raise OutputExistsError(
+                    f"{output} holds a run with a different configuration; choose another "
+                    "--output or pass --overwrite"
+                )
+    if overwrite and "://" not in output:
+        # Stale shards of an earlier layout would otherwise sit beside the new ones.
+        for rel in (f"sft/{stage}", f"rejected/{stage}", f"errors/{stage}.jsonl"):
+            path = Path(output) / rel
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+
+
+def run_cold_start(
+    config: cold_start.ColdStartConfig, output: str, beam_argv: Sequence[str], overwrite: bool
+) -> dict[str, Any]:
+    """Run the cold_start_data stage end to end; returns metrics.json's content."""
+    config_dict = config_to_dict(config)
+    version = code_version()
+    _prepare_output(output, cold_start.STAGE, config_dict, overwrite)
+    write_json(
+        join(output, "config.json"),
+        {
+            "stage": cold_start.STAGE,
+            "config": config_dict,
+            "config_hash": config_hash(config),
+            "seed": config.seed,
+            "code_version": version,
+        },
+    )
+    provenance = Provenance(
+        producer="generator", config_hash=config_hash(config), seed=config.seed,
+        code_version=version,
+    )
+    options = pipeline_options(beam_argv)
+    start = time.monotonic()
+    with beam.Pipeline(options=options) as p:
+        cold_start.build_pipeline(p, config, output, provenance)
+    result = p.result if hasattr(p, "result") else None
+    elapsed = time.monotonic() - start
+    metrics = read_json(join(output, "metrics.json"))
+    counters = {}
+    if result is not None:
+        try:
+            for c in result.metrics().query()["counters"]:
+                counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + c.committed
+        except (AttributeError, NotImplementedError, KeyError):
+            counters = {}
+    write_json(
+        join(output, "run.json"),
+        {
+            "stage": cold_start.STAGE,
+            "runner": runner_name(options),
+            "beam_options": options.get_all_options(drop_default=True),
+            "elapsed_s": round(elapsed, 2),
+            "counters": dict(sorted(counters.items())),
+        },
+    )
+    metrics["elapsed_s"] = round(elapsed, 2)
+    return metrics
+
+
+STAGES: dict[str, Stage] = {
+    "cold_start_data": Stage(
+        name="cold_start_data",
+        summary=(
+            "Generate mazes with solver-derived drawing traces, render every step, filter "
+            "(answered, valid format, correct, >= 3 turns) and write LLaMA-Factory sharegpt "
+            "shards, the rejected samples with reasons, and metrics."
+        ),
+        config_class=cold_start.ColdStartConfig,
+        run=run_cold_start,
+    ),
+}
+
+
+def format_summary(metrics: dict[str, Any]) -> str:
+    """A short human summary of metrics.json."""
+    lines = [
+        f"input {metrics['input']}  kept {metrics['kept']}  "
+        f"rejected {sum(metrics['rejected'].values())}  errors {metrics['errors']}  "
+        f"time {metrics.get('elapsed_s', 0):.1f}s",
+    ]
+    for reason, n in metrics["rejected"].items():
+        lines.append(f"  rejected {reason}: {n}")
+    for subset, entry in metrics["subsets"].items():
+        lines.append(
+            f"  subset {subset}: input {entry['input']} kept {entry['kept']} "
+            f"reflective {entry['reflective_rate']:.0%} of kept"
+        )
+    if not metrics["accounted"]:
+        lines.append("  WARNING: input != kept + rejected + errors; see metrics.json")
+    return "\n".join(lines)
+

@@ -1,0 +1,126 @@
+"""Command line: look a stage up, build its config, run it on a Beam runner, print a summary."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pipelines.stages import STAGES, OutputExistsError, format_summary
+from schemas.config import ConfigError, build_config, merge_overrides
+
+DESCRIPTION = """\
+Generate drawing-to-reason training data with Apache Beam.
+
+Stages:
+{stages}
+
+Any option this program does not know is handed to Beam untouched, so the same stage runs
+locally (default: Beam's FnApiRunner, one worker process per core) or on a cluster, e.g.
+  --runner DataflowRunner --project P --region R --temp_location gs://B/tmp --setup_file ./setup.py
+  --runner FlinkRunner --flink_master HOST:8081 --environment_type LOOPBACK
+  --runner SparkRunner --spark_master_url spark://HOST:7077
+Outputs may be local paths or gs:// / s3:// URIs.
+"""
+
+OUR_OPTIONS = ("--stage", "--output", "--num-samples", "--seed", "--config", "--overwrite")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    stages = "\n".join(f"  {name}: {stage.summary}" for name, stage in STAGES.items())
+    parser = argparse.ArgumentParser(
+        prog="run_pipeline.py",
+        description=DESCRIPTION.format(stages=stages),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    parser.add_argument("--stage", required=True, choices=sorted(STAGES), help="stage to run")
+    parser.add_argument(
+        "--output",
+        default="output",
+        help="run directory (local path or gs:// / s3:// URI); default: ./output",
+    )
+    parser.add_argument(
+        "--num-samples",
+        type=int,
+        help="items generated in total across subsets, before filtering (default 400)",
+    )
+    parser.add_argument("--seed", type=int, help="run seed; same seed, same output (default 0)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="JSON or YAML file with stage config keys (unknown keys are an error); "
+        "command-line values override it",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier run with a different config in --output",
+    )
+    return parser
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix not in (".yaml", ".yml", ".json"):
+        raise ConfigError(f"{path}: config files are .json, .yaml or .yml")
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of config keys")
+    return data
+
+
+def split_beam_args(unknown: Sequence[str]) -> list[str]:
+    """Beam's flags use underscores; a dashed unknown flag is a typo of ours, not Beam's."""
+    for arg in unknown:
+        name = arg.split("=", 1)[0]
+        if name.startswith("--") and "-" in name[2:]:
+            close = difflib.get_close_matches(name, OUR_OPTIONS, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ConfigError(f"unknown option {name}{hint}")
+    return list(unknown)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    stage = STAGES[args.stage]
+    try:
+        beam_argv = split_beam_args(unknown)
+        data = load_config_file(args.config) if args.config else {}
+        config = build_config(stage.config_class, data)
+        overrides = {"num_samples": args.num_samples, "seed": args.seed}
+        config = merge_overrides(
+            stage.config_class, config, {k: v for k, v in overrides.items() if v is not None}
+        )
+    except (ConfigError, OSError) as exc:
+        parser.error(str(exc))
+    logging.info("stage %s -> %s", stage.name, args.output)
+    try:
+        metrics = stage.run(config, args.output, beam_argv, args.overwrite)
+    except OutputExistsError as exc:
+        parser.error(str(exc))
+    print(format_summary(metrics))
+    print(f"output: {args.output}")
+    return 0 if metrics["accounted"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
