@@ -78,7 +78,8 @@ def format_score(turns: Sequence[Turn]) -> float:
 
 
 def rl_reward(acc: float, fmt: float, variant: str = "acc_gated") -> float:
-    """The RL reward: `acc_gated` = acc + format if acc > 0 else 0; `mean` = 0.5 acc + 0.5 format."""
+    """The RL reward by name: `acc_gated` = acc + format if acc > 0 else 0;
+    `mean` = 0.5 acc + 0.5 format (the reference's reported variant)."""
     if variant == "acc_gated":
         return acc + fmt if acc > 0 else 0.0
     if variant == "mean":

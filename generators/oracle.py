@@ -9,6 +9,7 @@ from typing import Any
 from drawing.environment import EnvConfig, run_replies
 from drawing.images import encode_png, image_key
 from drawing.prompts import Prompts
+
 from filters.scoring import score_trajectory
 from generators.registry import get_generator
 from generators.seeding import sample_rng
@@ -92,5 +93,5 @@ def build_oracle_sample(
         meta=dict(sample.meta),
     )
     trajectory = dataclasses.replace(trajectory, scores=score_trajectory(trajectory))
-    unique = dict(zip(keys, encoded))
+    unique = dict(zip(keys, encoded, strict=True))
     return SampleBundle(trajectory=trajectory, images=tuple(unique.items()))

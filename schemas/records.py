@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 SCHEMA_VERSION = 1
 
@@ -92,7 +92,7 @@ class LineOp:
         }
 
 
-Operation = Union[BoxOp, LineOp]
+Operation = BoxOp | LineOp
 TOOLS: tuple[str, ...] = ("Object Mapper", "Path Tracer")
 
 

@@ -1,0 +1,131 @@
+"""One maze sample: maze, start and goal, question, rendered image and oracle trace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from generators.base import GeneratedSample
+from generators.maze.ascii import maze_to_ascii
+from generators.maze.config import MazeConfig
+from generators.maze.grid import Cell, generate_maze
+from generators.maze.questions import build_question
+from generators.maze.render import render_maze
+from generators.maze.solve import (
+    SideBranch,
+    choose_endpoints,
+    count_turns,
+    farthest_pair,
+    path_runs,
+    side_branches,
+    solve_maze,
+)
+from generators.maze.trace import build_trace, can_reflect
+
+
+def _usable_branches(tree: nx.Graph, path: list[Cell], max_calls: int) -> list[SideBranch]:
+    return [b for b in side_branches(tree, path) if can_reflect(b, max_calls)]
+
+
+def _pick_branch(branches: list[SideBranch], rng: np.random.Generator) -> SideBranch | None:
+    """A side branch for the wrong turn, preferring straight corridors that end in a dead end."""
+    leaves = [b for b in branches if b.leaf]
+    pool = leaves or branches
+    return pool[int(rng.integers(len(pool)))] if pool else None
+
+
+def _endpoints(
+    tree: nx.Graph, g: int, config: MazeConfig, rng: np.random.Generator, reflective: bool
+) -> tuple[Cell, Cell, list[Cell]]:
+    min_moves, min_runs = config.min_moves(g), config.min_route_runs
+    picked = None
+    if reflective:
+        # Prefer routes passing a straight dead-end corridor: the clearest wrong turn.
+        for leaf_only in (True, False):
+            picked = choose_endpoints(
+                tree,
+                rng,
+                min_moves,
+                min_runs,
+                accept=lambda p, leaf_only=leaf_only: any(
+                    b.leaf or not leaf_only for b in _usable_branches(tree, p, config.max_calls)
+                ),
+                attempts=32,
+            )
+            if picked is not None:
+                break
+    if picked is None:
+        picked = choose_endpoints(tree, rng, min_moves, min_runs)
+    if picked is None:  # the maze has no route that long: take its longest one
+        a, b = farthest_pair(tree)
+        if rng.random() < 0.5:
+            a, b = b, a
+        picked = (a, b, solve_maze(tree, a, b))
+    return picked
+
+
+def generate_maze_sample(
+    sample_id: str, rng: np.random.Generator, config: MazeConfig
+) -> GeneratedSample:
+    """A maze question with its image and oracle replies; every choice comes from `rng`.
+
+    Grid size, algorithm and question kind are drawn from `config`; with probability
+    `reflective_share` (when the route has a side branch) the trace takes a wrong turn and
+    corrects it. `sample_id` only names the sample; it does not seed anything.
+    """
+    g = int(config.grid_sizes[int(rng.integers(len(config.grid_sizes)))])
+    algorithm = config.algorithms[int(rng.integers(len(config.algorithms)))]
+    kinds = [name for name, _ in config.question_mix]
+    weights = np.array([w for _, w in config.question_mix], dtype=float)
+    kind = kinds[int(rng.choice(len(kinds), p=weights / weights.sum()))]
+    want_reflective = bool(rng.random() < config.reflective_share)
+
+    tree = generate_maze(g, algorithm, rng)
+    start, goal, path = _endpoints(tree, g, config, rng, want_reflective)
+    branch = None
+    if want_reflective:
+        branch = _pick_branch(_usable_branches(tree, path, config.max_calls), rng)
+
+    question = build_question(kind, tree, g, start, goal, path, rng, config.num_options)
+    trace = build_trace(question, path, g, config.image_size, config.max_calls, branch)
+    image = render_maze(tree, g, start, goal, config.image_size)
+    runs = path_runs(path)
+    meta: dict[str, Any] = {
+        "algorithm": algorithm,
+        "grid_size": g,
+        "image_size": config.image_size,
+        "start": list(start),
+        "goal": list(goal),
+        "path_length": len(path) - 1,
+        "runs": len(runs),
+        "turns": count_turns(runs),  # direction changes of the route (not assistant turns)
+        "question_kind": kind,
+        "reflective": trace.reflective,
+        "wrong_turn": None
+        if branch is None
+        else {
+            "segment": branch.run_index + 1,
+            "junction": list(branch.junction),
+            "end": list(branch.end),
+            "direction": branch.direction,
+            "dead_end": branch.leaf,
+        },
+        "tool_turns": trace.tool_turns,
+        "assistant_turns": len(trace.replies),
+        "packed": any(n > 1 for n in trace.segments_per_turn),
+        "maze_ascii": maze_to_ascii(tree, g, start, goal),
+    }
+    return GeneratedSample(
+        question=question.question,
+        question_type=question.question_type,
+        answer=question.answer,
+        options=question.options,
+        data_type="maze",
+        grid_size=g,
+        images=(image,),
+        replies=trace.replies,
+        max_calls=config.max_calls,
+        meta=meta,
+    )

@@ -1,0 +1,21 @@
+"""The explicit registry of sample generators: name -> (config class, generate function)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from generators.base import Generator
+from generators.maze import MazeConfig, generate_maze_sample
+
+GENERATORS: dict[str, tuple[type[Any], Generator]] = {
+    "maze": (MazeConfig, generate_maze_sample),
+}
+
+
+def get_generator(name: str) -> tuple[type[Any], Generator]:
+    """The (config class, generate function) registered as `name`; KeyError names the known ones."""
+    try:
+        return GENERATORS[name]
+    except KeyError:
+        known = ", ".join(sorted(GENERATORS)) or "(none)"
+        raise KeyError(f"unknown generator {name!r}; known generators: {known}") from None
