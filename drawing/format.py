@@ -42,4 +42,5 @@ def format_tool_turn(think: str, operations: Sequence[Operation]) -> str:
 
 def format_answer_turn(think: str, answer: str) -> str:
     """The final turn: think block, `Action: Answer`, the answer in `<answer>` tags."""
-    return f"<think> {think.strip()} </think> Action: {ANSWER_ACTION}\n<answer> {answer.strip()} </answer>"
+    head = f"<think> {think.strip()} </think> Action: {ANSWER_ACTION}"
+    return f"{head}\n<answer> {answer.strip()} </answer>"

@@ -9,15 +9,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import apache_beam as beam
-
 from drawing.prompts import Prompts
+
 from filters.rules import apply_filters, cold_start_filters
 from filters.scoring import trajectory_reflections
 from generators.maze import MazeConfig
 from generators.oracle import SampleBundle, build_oracle_sample, sample_id
 from generators.registry import GENERATORS
-from pipelines.accounting import ERROR, KEPT, REJECTED, CountOutcomesFn, Outcome, ProgressLog
-from pipelines.accounting import build_metrics
+from pipelines.accounting import (
+    ERROR,
+    KEPT,
+    REJECTED,
+    CountOutcomesFn,
+    Outcome,
+    ProgressLog,
+    build_metrics,
+)
 from pipelines.io import WriteImages, WriteSortedJsonl, join, write_json
 from schemas.records import ErrorRecord, Provenance, Rejection, to_json
 from schemas.sharegpt import ExportError, dataset_info, to_sharegpt
@@ -56,7 +63,9 @@ class ColdStartConfig:
             raise ValueError(f"min_accuracy must be in [0, 1], got {self.min_accuracy}")
 
     def generator_config(self, subset: str) -> Any:
-        return getattr(self, subset)
+        """The subset's own config field if this stage has one, else its registered default."""
+        config = getattr(self, subset, None)
+        return config if config is not None else GENERATORS[subset][0]()
 
     def allocation(self) -> dict[str, int]:
         """Samples per subset: `num_samples` split by `mix` (largest remainder, stable order)."""
@@ -141,7 +150,13 @@ class JudgeSampleFn(beam.DoFn):
                 kinds = tuple(r.kind for r in trajectory_reflections(trajectory))
                 line = to_json_line(record)
                 yield Outcome(
-                    KEPT, STAGE, trajectory.subset, trajectory.id, line, "", len(trajectory.turns),
+                    KEPT,
+                    STAGE,
+                    trajectory.subset,
+                    trajectory.id,
+                    line,
+                    "",
+                    len(trajectory.turns),
                     kinds,
                 )
                 yield from (beam.pvalue.TaggedOutput("images", kv) for kv in bundle.images)
@@ -196,9 +211,9 @@ def build_pipeline(
         | "CountInputs" >> beam.combiners.Count.PerElement()
         | "InputDict" >> beam.combiners.ToDict()
     )
-    generated = items | "Generate" >> beam.ParDo(
-        GenerateSampleFn(config, provenance)
-    ).with_outputs(ERROR, main="samples")
+    generated = items | "Generate" >> beam.ParDo(GenerateSampleFn(config, provenance)).with_outputs(
+        ERROR, main="samples"
+    )
     judged = generated.samples | "Judge" >> beam.ParDo(JudgeSampleFn(config)).with_outputs(
         REJECTED, "images", main=KEPT
     )
@@ -216,4 +231,3 @@ def build_pipeline(
         | "WriteSummary"
         >> beam.ParDo(WriteSummaryFn(output, config), beam.pvalue.AsSingleton(inputs))
     )
-

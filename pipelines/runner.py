@@ -25,6 +25,17 @@ def local_defaults(num_workers: int | None = None) -> list[str]:
     ]
 
 
+def export_project_path() -> None:
+    """Let local worker processes import this project even when it is not pip-installed.
+
+    Remote runners get the code through --setup_file instead.
+    """
+    root = str(Path(__file__).resolve().parent.parent)
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if root not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([root, *filter(None, paths)])
+
+
 def pipeline_options(beam_argv: Sequence[str]) -> PipelineOptions:
     """Options from the user's Beam flags, passed through untouched.
 
@@ -34,6 +45,7 @@ def pipeline_options(beam_argv: Sequence[str]) -> PipelineOptions:
     argv = list(beam_argv)
     if not any(a == "--runner" or a.startswith("--runner=") for a in argv):
         argv = local_defaults() + argv
+    export_project_path()
     options = PipelineOptions(argv)
     # The DoFns reference module-level code, not pickled globals of __main__.
     options.view_as(SetupOptions).save_main_session = False

@@ -71,7 +71,9 @@ def run_cold_start(
         },
     )
     provenance = Provenance(
-        producer="generator", config_hash=config_hash(config), seed=config.seed,
+        producer="generator",
+        config_hash=config_hash(config),
+        seed=config.seed,
         code_version=version,
     )
     options = pipeline_options(beam_argv)
@@ -133,4 +135,3 @@ def format_summary(metrics: dict[str, Any]) -> str:
     if not metrics["accounted"]:
         lines.append("  WARNING: input != kept + rejected + errors; see metrics.json")
     return "\n".join(lines)
-

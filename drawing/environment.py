@@ -1,0 +1,189 @@
+"""The drawing environment: executes assistant turns, renders images, writes the replies."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from PIL import Image
+
+from drawing.parse import BAD_OPERATION, parse_turn
+from drawing.prompts import Prompts
+from drawing.render import RenderStyle, render_state
+from drawing.state import ImageState, merge_state
+from schemas.records import BoxOp, Operation, Turn
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Budgets (SPEC §1) and the rendering style."""
+
+    max_calls: int = 10  # assistant turns in total, the final answer included
+    max_images: int = 42  # images in a trajectory, inputs included
+    style: RenderStyle = field(default_factory=RenderStyle)
+
+    def __post_init__(self) -> None:
+        if self.max_calls < 1:
+            raise ValueError(f"max_calls must be >= 1, got {self.max_calls}")
+        if self.max_images < 1:
+            raise ValueError(f"max_images must be >= 1, got {self.max_images}")
+
+
+@dataclass(frozen=True)
+class StepResult:
+    turn: Turn
+    new_images: tuple[tuple[int, Image.Image], ...]
+    env_reply: str
+    done: bool
+    termination: str
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """A finished scripted trajectory: its turns, all images in index order, their parents."""
+
+    turns: tuple[Turn, ...]
+    images: tuple[Image.Image, ...]
+    parents: tuple[int, ...]  # 0 for inputs, else the 1-based index the image was drawn on
+    termination: str
+
+
+def _signature(op: Operation) -> tuple:
+    geometry = op.bbox_2d if isinstance(op, BoxOp) else (*op.start_point_2d, *op.end_point_2d)
+    return (op.tool, op.index, tuple(float(v) for v in geometry), op.label)
+
+
+def _coordinates(op: Operation) -> list[tuple[float, float]]:
+    if isinstance(op, BoxOp):
+        x1, y1, x2, y2 = op.bbox_2d
+        return [(x1, y1), (x2, y2)]
+    return [op.start_point_2d, op.end_point_2d]
+
+
+class DrawingEnv:
+    """One trajectory's images, per-image states and turns; `step` executes one reply."""
+
+    def __init__(
+        self,
+        images: Sequence[Image.Image],
+        config: EnvConfig = EnvConfig(),
+        prompts: Prompts | None = None,
+    ) -> None:
+        if not images:
+            raise ValueError("a trajectory needs at least one input image")
+        self.config = config
+        self.prompts = prompts or Prompts.load()
+        self.images = [im if im.mode == "RGB" else im.convert("RGB") for im in images]
+        self.parents: list[int] = [0] * len(images)
+        self.states: list[ImageState] = [ImageState() for _ in images]
+        self.turns: list[Turn] = []
+        self.done = False
+        self.termination = ""
+        self._issued: set[tuple] = set()
+
+    def _check(self, ops: Sequence[Operation]) -> tuple[str, str]:
+        """(reason, detail) of the first operation that cannot execute, else ("", "")."""
+        seen = set(self._issued)
+        for n, op in enumerate(ops, start=1):
+            if not 1 <= op.index <= len(self.images):
+                return BAD_OPERATION, (
+                    f"operation {n}: index {op.index} out of range 1..{len(self.images)}"
+                )
+            width, height = self.images[op.index - 1].size
+            for x, y in _coordinates(op):
+                if not (0 <= x <= width and 0 <= y <= height):
+                    return BAD_OPERATION, (
+                        f"operation {n}: point ({x}, {y}) outside image {op.index} "
+                        f"({width}x{height})"
+                    )
+            signature = _signature(op)
+            if signature in seen:
+                return "duplicate_operation", (
+                    f"operation {n}: {op.tool} {op.label!r} on image {op.index} was already issued"
+                )
+            seen.add(signature)
+        return "", ""
+
+    def _finish(self, turn: Turn, termination: str) -> StepResult:
+        self.turns.append(turn)
+        self.done = True
+        self.termination = termination
+        return StepResult(turn, (), "", True, termination)
+
+    def step(self, text: str, finish_reason: str = "stop") -> StepResult:
+        """Execute one assistant reply; never raises on model text."""
+        if self.done:
+            raise RuntimeError("step() after the trajectory ended")
+        parsed = parse_turn(text)
+        turn = Turn(
+            raw=text,
+            think=parsed.think,
+            action=parsed.action,
+            operations=parsed.operations,
+            answer=parsed.answer,
+            error=parsed.error,
+            error_detail=parsed.error_detail,
+            format_issues=parsed.format_issues,
+            finish_reason=finish_reason,
+        )
+        if finish_reason == "length":
+            return self._finish(
+                replace(turn, error="turn_truncated", error_detail="the turn hit the token limit"),
+                "turn_truncated",
+            )
+        if parsed.error:
+            return self._finish(turn, parsed.error)
+        if parsed.answer is not None and not parsed.operations:
+            return self._finish(turn, "answered")
+        reason, detail = self._check(parsed.operations)
+        if reason:
+            return self._finish(replace(turn, error=reason, error_detail=detail), reason)
+        targets: dict[int, list[Operation]] = {}
+        for op in parsed.operations:
+            targets.setdefault(op.index, []).append(op)
+        if len(self.images) + len(targets) > self.config.max_images:
+            detail = f"{len(targets)} new image(s) would exceed {self.config.max_images} images"
+            return self._finish(
+                replace(turn, error="too_many_images", error_detail=detail), "too_many_images"
+            )
+        new_images = []
+        for k, ops in targets.items():
+            state = merge_state(self.states[k - 1], ops)
+            self.images.append(render_state(self.images[k - 1], state, self.config.style))
+            self.states.append(state)
+            self.parents.append(k)
+            new_images.append((len(self.images), self.images[-1]))
+        self._issued.update(_signature(op) for op in parsed.operations)
+        calls = len(self.turns) + 1
+        indices = tuple(i for i, _ in new_images)
+        if calls >= self.config.max_calls:
+            detail = f"a tool call in the last of {self.config.max_calls} allowed turns"
+            turn = replace(turn, new_images=indices, error="budget_exhausted", error_detail=detail)
+            return self._finish(turn, "budget_exhausted")
+        reply = self.prompts.env_reply(
+            [(i, im.width, im.height) for i, im in new_images],
+            final=calls == self.config.max_calls - 1,
+        )
+        turn = replace(turn, new_images=indices, env_reply=reply)
+        self.turns.append(turn)
+        return StepResult(turn, tuple(new_images), reply, False, "")
+
+
+def run_replies(
+    images: Sequence[Image.Image],
+    replies: Sequence[str],
+    config: EnvConfig = EnvConfig(),
+    prompts: Prompts | None = None,
+) -> Rollout:
+    """Feed scripted assistant replies in order until the trajectory ends.
+
+    Raises ValueError if the replies run out first (a bug in the script, not model output).
+    """
+    env = DrawingEnv(images, config, prompts)
+    for reply in replies:
+        env.step(reply)
+        if env.done:
+            break
+    if not env.done:
+        raise ValueError(f"{len(replies)} replies ended before the trajectory did")
+    return Rollout(tuple(env.turns), tuple(env.images), tuple(env.parents), env.termination)
