@@ -34,8 +34,12 @@ def make_trajectory(sid: str = "maze-00000001", termination: str = "answered") -
             new_images=(3,),
             env_reply="<image>\nThe index of the given image is 3 (width: 96, height: 96).\nGo on.",
         ),
-        Turn(raw="<think> 2 </think> Action: Answer\n<answer> 2 </answer>", think="2",
-             action="Answer", answer="2"),
+        Turn(
+            raw="<think> 2 </think> Action: Answer\n<answer> 2 </answer>",
+            think="2",
+            action="Answer",
+            answer="2",
+        ),
     )
     rendered = (
         RenderedImage(2, 1, "b" * 64 + ".png", 96, 96),

@@ -32,8 +32,17 @@ def test_extract_answer(text, expected):
 
 @pytest.mark.parametrize(
     "reply, letter",
-    [("B", "B"), ("b", "B"), ("(B)", "B"), ("B.", "B"), ("B. left of the chair", "B"),
-     ('"C"', "C"), ("  d)", "D"), ("Banana", None), ("", None)],
+    [
+        ("B", "B"),
+        ("b", "B"),
+        ("(B)", "B"),
+        ("B.", "B"),
+        ("B. left of the chair", "B"),
+        ('"C"', "C"),
+        ("  d)", "D"),
+        ("Banana", None),
+        ("", None),
+    ],
 )
 def test_normalize_choice(reply, letter):
     assert normalize_choice(reply) == letter
@@ -41,8 +50,17 @@ def test_normalize_choice(reply, letter):
 
 @pytest.mark.parametrize(
     "reply, value",
-    [("12", 12.0), ("1,200", 1200.0), ("3.5 m", 3.5), ("-2", -2.0), ("7.", 7.0),
-     ("45 cm", 45.0), ("about 3", None), ("3 or 4", None), ("nan", None)],
+    [
+        ("12", 12.0),
+        ("1,200", 1200.0),
+        ("3.5 m", 3.5),
+        ("-2", -2.0),
+        ("7.", 7.0),
+        ("45 cm", 45.0),
+        ("about 3", None),
+        ("3 or 4", None),
+        ("nan", None),
+    ],
 )
 def test_parse_number(reply, value):
     assert parse_number(reply) == value
