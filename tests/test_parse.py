@@ -43,7 +43,8 @@ CASES = [
     ),
     (
         "<think>x</think> Action: Object Mapper\n```json\n"
-        '[{"index": 1, "bbox_2d": [10, 20, 30, 40], "label": "cup", "visible": true, "n": null}]\n```',
+        '[{"index": 1, "bbox_2d": [10, 20, 30, 40], "label": "cup", "visible": true, '
+        '"n": null}]\n```',
         (CUP,),
         None,
         "",
@@ -109,7 +110,8 @@ CASES = [
         "unparsable JSON",
     ),
     (
-        '<think>x</think> Action: Object Mapper\n```json\n[{"index": 1, "bbox_2d": [1, 2, 3, 4]}]\n```',
+        "<think>x</think> Action: Object Mapper\n```json\n"
+        '[{"index": 1, "bbox_2d": [1, 2, 3, 4]}]\n```',
         (),
         None,
         "bad_operation",
