@@ -72,7 +72,8 @@ def bench_complete(grid_sizes: list[int], n: int, out: Path) -> dict[str, float]
 
     for p in sorted(out.rglob("*.png"))[: min(images, 400)]:
         with Image.open(p) as im:
-            pils.append(im.convert("RGB"))
+            im.load()
+            pils.append(im.copy())  # same mode as written (palette for mazes)
     t0 = time.perf_counter()
     for im in pils:
         encode_png(im)

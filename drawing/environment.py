@@ -7,10 +7,10 @@ from dataclasses import dataclass, field, replace
 
 from PIL import Image
 
-from drawing.parse import BAD_OPERATION, parse_turn
+from drawing.parse import ANSWER, BAD_OPERATION, parse_turn
 from drawing.prompts import Prompts
 from drawing.render import RenderStyle, render_state
-from drawing.state import ImageState, merge_state
+from drawing.state import ImageState, merge_state, normalize_box
 from schemas.records import BoxOp, Operation, Turn
 
 
@@ -31,6 +31,9 @@ class EnvConfig:
 
 @dataclass(frozen=True)
 class StepResult:
+    """One executed turn: the recorded Turn, the images it rendered as (index, image), the
+    environment reply ("" once done), and whether and how the trajectory ended."""
+
     turn: Turn
     new_images: tuple[tuple[int, Image.Image], ...]
     env_reply: str
@@ -49,15 +52,20 @@ class Rollout:
 
 
 def _signature(op: Operation) -> tuple:
-    geometry = op.bbox_2d if isinstance(op, BoxOp) else (*op.start_point_2d, *op.end_point_2d)
+    """What makes two operations the same: tool, image, label and geometry (a box with swapped
+    corners is the same box)."""
+    if isinstance(op, BoxOp):
+        geometry = normalize_box(op).bbox_2d
+    else:
+        geometry = (*op.start_point_2d, *op.end_point_2d)
     return (op.tool, op.index, tuple(float(v) for v in geometry), op.label)
 
 
-def _coordinates(op: Operation) -> list[tuple[float, float]]:
+def _points(op: Operation) -> list[tuple[str, float, float]]:
     if isinstance(op, BoxOp):
         x1, y1, x2, y2 = op.bbox_2d
-        return [(x1, y1), (x2, y2)]
-    return [op.start_point_2d, op.end_point_2d]
+        return [("bbox_2d", x1, y1), ("bbox_2d", x2, y2)]
+    return [("start_point_2d", *op.start_point_2d), ("end_point_2d", *op.end_point_2d)]
 
 
 class DrawingEnv:
@@ -72,8 +80,9 @@ class DrawingEnv:
         if not images:
             raise ValueError("a trajectory needs at least one input image")
         self.config = config
-        self.prompts = prompts or Prompts.load()
-        self.images = [im if im.mode == "RGB" else im.convert("RGB") for im in images]
+        self.prompts = prompts or Prompts()
+        # Palette images stay palette images (see render_state); everything else becomes RGB.
+        self.images = [im if im.mode in ("RGB", "P") else im.convert("RGB") for im in images]
         self.parents: list[int] = [0] * len(images)
         self.states: list[ImageState] = [ImageState() for _ in images]
         self.turns: list[Turn] = []
@@ -82,7 +91,9 @@ class DrawingEnv:
         self._issued: set[tuple] = set()
 
     def _check(self, ops: Sequence[Operation]) -> tuple[str, str]:
-        """(reason, detail) of the first operation that cannot execute, else ("", "")."""
+        """(reason, detail) of the first operation, in order, that cannot execute: index out of
+        range or a point outside its image (`bad_operation`), or an operation already issued in
+        this trajectory or earlier in this turn (`duplicate_operation`); else ("", "")."""
         seen = set(self._issued)
         for n, op in enumerate(ops, start=1):
             if not 1 <= op.index <= len(self.images):
@@ -90,11 +101,11 @@ class DrawingEnv:
                     f"operation {n}: index {op.index} out of range 1..{len(self.images)}"
                 )
             width, height = self.images[op.index - 1].size
-            for x, y in _coordinates(op):
+            for key, x, y in _points(op):
                 if not (0 <= x <= width and 0 <= y <= height):
                     return BAD_OPERATION, (
-                        f"operation {n}: point ({x}, {y}) outside image {op.index} "
-                        f"({width}x{height})"
+                        f"operation {n}: '{key}' point ({x}, {y}) outside image {op.index} "
+                        f"(x in 0..{width}, y in 0..{height})"
                     )
             signature = _signature(op)
             if signature in seen:
@@ -104,16 +115,21 @@ class DrawingEnv:
             seen.add(signature)
         return "", ""
 
-    def _finish(self, turn: Turn, termination: str) -> StepResult:
+    def _finish(
+        self, turn: Turn, termination: str, new_images: tuple[tuple[int, Image.Image], ...] = ()
+    ) -> StepResult:
         self.turns.append(turn)
         self.done = True
         self.termination = termination
-        return StepResult(turn, (), "", True, termination)
+        return StepResult(turn, new_images, "", True, termination)
 
     def step(self, text: str, finish_reason: str = "stop") -> StepResult:
-        """Execute one assistant reply; never raises on model text."""
+        """Execute one assistant reply and record it as a Turn; never raises on model text.
+
+        Raises RuntimeError if the trajectory already ended (a bug in the caller).
+        """
         if self.done:
-            raise RuntimeError("step() after the trajectory ended")
+            raise RuntimeError(f"step() after the trajectory ended ({self.termination})")
         parsed = parse_turn(text)
         turn = Turn(
             raw=text,
@@ -133,7 +149,7 @@ class DrawingEnv:
             )
         if parsed.error:
             return self._finish(turn, parsed.error)
-        if parsed.answer is not None and not parsed.operations:
+        if parsed.action == ANSWER:
             return self._finish(turn, "answered")
         reason, detail = self._check(parsed.operations)
         if reason:
@@ -146,7 +162,7 @@ class DrawingEnv:
             return self._finish(
                 replace(turn, error="too_many_images", error_detail=detail), "too_many_images"
             )
-        new_images = []
+        new_images: list[tuple[int, Image.Image]] = []
         for k, ops in targets.items():
             state = merge_state(self.states[k - 1], ops)
             self.images.append(render_state(self.images[k - 1], state, self.config.style))
@@ -159,7 +175,7 @@ class DrawingEnv:
         if calls >= self.config.max_calls:
             detail = f"a tool call in the last of {self.config.max_calls} allowed turns"
             turn = replace(turn, new_images=indices, error="budget_exhausted", error_detail=detail)
-            return self._finish(turn, "budget_exhausted")
+            return self._finish(turn, "budget_exhausted", tuple(new_images))
         reply = self.prompts.env_reply(
             [(i, im.width, im.height) for i, im in new_images],
             final=calls == self.config.max_calls - 1,

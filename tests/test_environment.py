@@ -1,12 +1,17 @@
 """The drawing environment: numbering, redraw semantics, budgets and every termination."""
 
+import pickle
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from drawing.environment import DrawingEnv, EnvConfig, run_replies
 from drawing.format import format_answer_turn, format_tool_turn
-from drawing.prompts import Prompts
+from drawing.prompts import IMAGE_TOKEN, Prompts, TemplateError
+from drawing.render import BOX_COLORS
 from schemas.records import TERMINATIONS, BoxOp, LineOp
 
 ANSWER = format_answer_turn("done", "B")
@@ -73,7 +78,11 @@ def test_tool_call_in_the_last_allowed_turn_exhausts_the_budget():
     [
         (_box(0), "bad_operation", "'index' must be an integer >= 1, got 0"),
         (_box(3), "bad_operation", "operation 1: index 3 out of range 1..1"),
-        (_box(1, box=(5, 5, 65, 20)), "bad_operation", "point (65, 20) outside image 1 (64x48)"),
+        (
+            _box(1, box=(5, 5, 65, 20)),
+            "bad_operation",
+            "operation 1: 'bbox_2d' point (65, 20) outside image 1 (x in 0..64, y in 0..48)",
+        ),
         (format_tool_turn("x", [LineOp(1, (-1, 0), (3, 3), "l")]), "bad_operation", "outside"),
         ("I'd rather not draw.", "no_action", "neither a drawing operation"),
         (
@@ -146,3 +155,185 @@ def test_question_prompt_letters_options_and_suffix():
     assert "(width: 30, height: 40)" in text
     assert "single number" in prompts.question("How many?", [], "numerical", [(5, 5)])
     assert "48" in prompts.system(64, 48, 10) and "10 times" in prompts.system(64, 48, 10)
+
+
+def test_env_reply_names_every_new_image_in_order():
+    env = DrawingEnv(_images(2, size=(64, 48)))
+    env.step(_box(1))  # image 3
+    result = env.step(
+        format_tool_turn("x", [LineOp(3, (1, 1), (9, 9), "l"), LineOp(2, (1, 1), (9, 9), "m")])
+    )
+    reply = result.env_reply
+    assert reply.count(IMAGE_TOKEN) == 2
+    lines = reply.splitlines()
+    assert lines[:4] == [
+        "<image>",
+        "The index of the given image is 4 (width: 64, height: 48).",
+        "<image>",
+        "The index of the given image is 5 (width: 64, height: 48).",
+    ]
+    assert env.parents == [0, 0, 1, 3, 2]
+    assert result.turn.env_reply == reply and result.turn.new_images == (4, 5)
+
+
+def test_label_replace_keeps_its_colour_position():
+    env = DrawingEnv(_images(1, size=(96, 96)))
+    env.step(
+        format_tool_turn("x", [BoxOp(1, (2, 2, 40, 40), "a"), BoxOp(1, (50, 50, 90, 90), "b")])
+    )
+    env.step(format_tool_turn("fix", [BoxOp(2, (50, 2, 90, 40), "a")]))  # image 3 from 2
+    assert [b.label for b in env.states[2].boxes] == ["a", "b"]
+    assert env.states[2].boxes[0].bbox_2d == (50, 2, 90, 40)
+    new = env.images[2]
+    assert new.getpixel((90, 30)) == BOX_COLORS[0]  # "a" moved, still the first colour
+    assert new.getpixel((90, 70)) == BOX_COLORS[1]  # "b" untouched, still the second
+    assert new.getpixel((2, 30)) == BOX_COLORS[0]  # old "a" pixels remain (drawn on image 2)
+
+
+def _script(termination):
+    """Replies (and finish reasons) that end a 1-image trajectory with `termination`."""
+    box = _box(1)
+    return {
+        "answered": [(box, "stop"), (ANSWER, "stop")],
+        "turn_truncated": [(box, "stop"), (ANSWER, "length")],
+        "no_action": [("Hmm.", "stop")],
+        "bad_operation": [(_box(5), "stop")],
+        "too_many_images": [(box, "stop"), (_box(2, "b"), "stop"), (_box(3, "c"), "stop")],
+        "duplicate_operation": [(box, "stop"), (box, "stop")],
+        "budget_exhausted": [(box, "stop"), (_box(2, "b"), "stop"), (_box(3, "c"), "stop")],
+    }[termination]
+
+
+@pytest.mark.parametrize("termination", [t for t in TERMINATIONS if t != "teacher_error"])
+def test_every_termination_is_reached(termination):
+    max_images = 3 if termination == "too_many_images" else 42
+    env = DrawingEnv(_images(), EnvConfig(max_calls=3, max_images=max_images))
+    for reply, finish_reason in _script(termination):
+        result = env.step(reply, finish_reason)
+    assert result.done and env.done
+    assert result.termination == env.termination == termination
+    assert len(env.turns) == len(_script(termination))
+    assert (result.turn.error == "") == (termination == "answered")
+    assert result.env_reply == "" and result.turn.env_reply == ""
+
+
+def test_budget_exhausted_keeps_the_images_it_drew():
+    env = DrawingEnv(_images(), EnvConfig(max_calls=1))
+    result = env.step(_box(1))
+    assert result.termination == "budget_exhausted"
+    assert [i for i, _ in result.new_images] == [2] and result.turn.new_images == (2,)
+    assert len(env.images) == len(env.parents) == len(env.states) == 2
+
+
+def test_answer_is_accepted_as_the_last_call():
+    env = DrawingEnv(_images(), EnvConfig(max_calls=2))
+    assert "no longer available" in env.step(_box(1)).env_reply
+    result = env.step(ANSWER)
+    assert result.termination == "answered" and result.turn.answer == "B"
+
+
+def test_checks_run_before_anything_is_drawn():
+    env = DrawingEnv(_images(2))
+    reply = format_tool_turn("x", [BoxOp(1, (1, 1, 5, 5), "a"), BoxOp(2, (1, 1, 99, 5), "b")])
+    result = env.step(reply)
+    assert result.termination == "bad_operation" and "operation 2" in result.turn.error_detail
+    assert len(env.images) == 2 and result.turn.new_images == ()
+
+
+def test_swapped_corners_are_the_same_operation():
+    env = DrawingEnv(_images())
+    env.step(_box(1, box=(5, 5, 20, 20)))
+    result = env.step(_box(1, box=(20, 20, 5, 5)))
+    assert result.termination == "duplicate_operation"
+
+
+def test_same_geometry_on_another_image_or_label_is_not_a_duplicate():
+    env = DrawingEnv(_images())
+    env.step(_box(1))
+    assert not env.step(_box(2)).done
+    assert not env.step(_box(1, "other")).done
+
+
+def test_truncated_turn_terminates_even_if_it_parses():
+    env = DrawingEnv(_images())
+    result = env.step(_box(1), finish_reason="length")
+    assert result.termination == "turn_truncated" and len(env.images) == 1
+    assert result.turn.finish_reason == "length"
+
+
+def test_turn_records_what_the_parser_understood():
+    env = DrawingEnv(_images())
+    reply = "Action: Object Mapper\n[{'index': 1, 'bbox_2d': [1, 2, 3, 4], 'label': 'a'}]"
+    turn = env.step(reply).turn
+    assert turn.raw == reply and turn.action == "Object Mapper" and turn.error == ""
+    assert turn.operations == (BoxOp(1, (1, 2, 3, 4), "a"),)
+    assert "missing <think>" in turn.format_issues
+
+
+_op_text = st.sampled_from(
+    [
+        '{"index": 1, "bbox_2d": [1, 2, 30, 40], "label": "a"}',
+        '{"index": 2, "bbox_2d": [1, 2, 30, 40], "label": "b"}',
+        '{"index": 1, "bbox_2d": [1, 2, 300, 40], "label": "c"}',
+        '{"index": 9, "start_point_2d": [1, 2], "end_point_2d": [3, 4], "label": "d"}',
+        '{"index": 1, "start_point_2d": [1, 2], "end_point_2d": [3, 4], "label": "a"}',
+        '{"index": 0}',
+    ]
+)
+_reply = st.one_of(
+    st.text(max_size=60),
+    st.just(ANSWER),
+    st.lists(_op_text, min_size=1, max_size=3).map(
+        lambda ops: "<think>x</think> Action: Object Mapper\n```json\n[" + ", ".join(ops) + "]\n```"
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(_reply, st.sampled_from(["stop", "stop", "length"])), max_size=6))
+def test_never_raises_on_model_text(replies):
+    env = DrawingEnv(_images(), EnvConfig(max_calls=4, max_images=4))
+    for reply, finish_reason in replies:
+        if env.done:
+            break
+        result = env.step(reply, finish_reason)
+        assert len(env.images) == len(env.parents) == len(env.states) <= 4
+        assert result.env_reply.count(IMAGE_TOKEN) == len(result.new_images) or result.done
+    assert len(env.turns) <= 4
+    if env.done:
+        assert env.termination in TERMINATIONS
+
+
+def test_template_errors_are_caught_at_load_time(tmp_path):
+    (tmp_path / "image_line.txt").write_text("The index is {index}.")
+    with pytest.raises(TemplateError, match=r"image_line.txt: contains '<image>' 0 time"):
+        Prompts(tmp_path)
+    (tmp_path / "image_line.txt").write_text("<image> {index} {width} {height}")
+    (tmp_path / "system.txt").write_text("{0}")
+    with pytest.raises(TemplateError, match="system.txt: unknown placeholder"):
+        Prompts(tmp_path)
+
+
+def test_question_prompt_details():
+    prompts = Prompts()
+    text = prompts.question(
+        "<image>\nWhich way?", ["(A) up", "down", "C. left"], "multiple choice", [(8, 9)]
+    )
+    assert text.count(IMAGE_TOKEN) == 1
+    assert text.startswith("<image>\nThe index of the given image is 1 (width: 8, height: 9).")
+    assert "\n(A) up\nB. down\nC. left\n" in text
+    free = prompts.question("Describe it.", [], "free-form", [(8, 9)])
+    assert free.endswith("Describe it.")
+    with pytest.raises(ValueError, match="27 options"):
+        prompts.question("?", ["x"] * 27, "multiple choice", [(8, 9)])
+
+
+def test_env_reply_texts_and_pickling():
+    prompts = Prompts()
+    final = prompts.env_reply([(2, 10, 20)], final=True)
+    assert final.startswith("<image>\nThe index of the given image is 2 (width: 10, height: 20).")
+    assert "no longer available" in final
+    assert "no longer available" not in prompts.env_reply([(2, 10, 20)], final=False)
+    clone = pickle.loads(pickle.dumps(prompts))
+    assert clone.templates == prompts.templates
+    assert clone.env_reply([(2, 10, 20)], final=True) == final

@@ -48,7 +48,8 @@ def test_walls_are_dark_passages_white_markers_coloured(algorithm, g):
     tree = generate_maze(g, algorithm, np.random.default_rng(g))
     start, goal = (0, 0), (g - 1, g - 1)
     image = render_maze(tree, g, start, goal, S)
-    assert image.size == (S, S) and image.mode == "RGB"
+    assert image.size == (S, S) and image.mode == "P"  # exact palette colours, fast PNG
+    image = image.convert("RGB")
     for a, b in grid_edges(g):
         x0, y0, x1, y1 = wall_segment(a, b, g, S)
         mid = _pixel(image, (x0 + x1) / 2, (y0 + y1) / 2)
@@ -70,6 +71,6 @@ def test_walls_are_dark_passages_white_markers_coloured(algorithm, g):
 
 def test_solution_is_not_drawn():
     tree = generate_maze(4, "dfs", np.random.default_rng(0))
-    image = np.asarray(render_maze(tree, 4, (0, 0), (3, 3), S))
+    image = np.asarray(render_maze(tree, 4, (0, 0), (3, 3), S).convert("RGB"))
     colours = {tuple(c) for c in image.reshape(-1, 3)}
     assert colours == {(255, 255, 255), (0, 0, 0), START_COLOR, GOAL_COLOR}

