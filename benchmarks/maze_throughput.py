@@ -27,7 +27,6 @@ sys.path.insert(0, str(ROOT))
 
 from drawing.images import encode_png  # noqa: E402
 from drawing.prompts import Prompts  # noqa: E402
-
 from generators.maze import MazeConfig  # noqa: E402
 from generators.maze.grid import generate_maze  # noqa: E402
 from generators.maze.solve import solve_maze  # noqa: E402
