@@ -1,6 +1,22 @@
 #!/usr/bin/env bash
-# The test command of the README: set up .venv if needed, then run the whole test suite.
+# The test command of the README: set up the venvs if needed, then run the whole test suite.
+#   .venv     the project with its test tools (scripts/setup.sh)
+#   .venv-lf  LLaMA-Factory, for the test that loads our output with its own data loader
+#             (SKIP_LLAMAFACTORY=1 skips building it; that test is then skipped)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+if [ "${SKIP_LLAMAFACTORY:-0}" != "1" ]; then
+  stamp=.venv-lf/.installed-$(sha256sum requirements-llamafactory.txt | cut -c1-16)
+  if [ ! -f "$stamp" ]; then
+    echo "installing LLaMA-Factory into .venv-lf (a few minutes; log: .venv-lf.log)"
+    [ -x .venv-lf/bin/python ] || python3 -m venv .venv-lf
+    if ! .venv-lf/bin/python -m pip install -r requirements-llamafactory.txt > .venv-lf.log 2>&1; then
+      tail -n 40 .venv-lf.log
+      exit 1
+    fi
+    touch "$stamp"
+  fi
+  export LLAMAFACTORY_PYTHON="$PWD/.venv-lf/bin/python"
+fi
 .venv/bin/python -m pytest "$@"
