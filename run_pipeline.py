@@ -99,6 +99,9 @@ def split_beam_args(unknown: Sequence[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # Beam's own INFO chatter and its relay of worker logs (the workers print them already).
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(logging.ERROR)
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     stage = STAGES[args.stage]
