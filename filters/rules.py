@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from filters.scoring import score_trajectory, trajectory_reflections
-from schemas.records import Trajectory
+from schemas.records import TERMINATIONS, Trajectory
 
 
 @dataclass(frozen=True)
@@ -36,15 +36,7 @@ def _scores(trajectory: Trajectory) -> dict[str, float]:
 class TerminationFilter:
     """Keeps trajectories that ended by answering; the reason is the termination itself."""
 
-    reasons: tuple[str, ...] = (
-        "turn_truncated",
-        "no_action",
-        "bad_operation",
-        "too_many_images",
-        "duplicate_operation",
-        "budget_exhausted",
-        "teacher_error",
-    )
+    reasons: tuple[str, ...] = tuple(t for t in TERMINATIONS if t != "answered")
 
     def __call__(self, trajectory: Trajectory) -> Verdict:
         if trajectory.termination == "answered":

@@ -56,24 +56,18 @@ def runner_name(options: PipelineOptions) -> str:
     return str(options.view_as(StandardOptions).runner or LOCAL_RUNNER)
 
 
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(root), *args], capture_output=True, text=True, check=True, timeout=10
+    ).stdout.strip()
+
+
 def code_version() -> str:
     """The git commit of the checkout ("-dirty" with local changes), else the package version."""
     root = Path(__file__).resolve().parent.parent
     try:
-        sha = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
+        sha = _git(root, "rev-parse", "--short=12", "HEAD")
+        dirty = _git(root, "status", "--porcelain", "--untracked-files=no")
         return f"git:{sha}{'-dirty' if dirty else ''}"
     except (OSError, subprocess.SubprocessError):
         try:
