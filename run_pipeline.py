@@ -7,6 +7,7 @@ import difflib
 import json
 import logging
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,10 @@ OUR_OPTIONS = ("--stage", "--output", "--num-samples", "--seed", "--config", "--
 
 
 def build_parser() -> argparse.ArgumentParser:
-    stages = "\n".join(f"  {name}: {stage.summary}" for name, stage in STAGES.items())
+    stages = "\n".join(
+        textwrap.fill(f"{name}: {stage.summary}", 92, initial_indent="  ", subsequent_indent="    ")
+        for name, stage in STAGES.items()
+    )
     parser = argparse.ArgumentParser(
         prog="run_pipeline.py",
         description=DESCRIPTION.format(stages=stages),
