@@ -2,32 +2,30 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import apache_beam as beam
-from drawing.prompts import Prompts
 
-from filters.rules import apply_filters, cold_start_filters
-from filters.scoring import trajectory_reflections
+from drawing.prompts import Prompts
+from filters.rules import cold_start_filters
 from generators.maze import MazeConfig
 from generators.oracle import SampleBundle, build_oracle_sample, sample_id
 from generators.registry import GENERATORS
-from pipelines.accounting import (
+from pipelines.accounting import CountOutcomesFn, ProgressLog
+from pipelines.io import WriteImages, WriteSortedJsonl, join, write_json
+from pipelines.outcomes import (
     ERROR,
     KEPT,
     REJECTED,
-    CountOutcomesFn,
-    Outcome,
-    ProgressLog,
     build_metrics,
+    error_outcome,
+    judge_trajectory,
 )
-from pipelines.io import WriteImages, WriteSortedJsonl, join, write_json
-from schemas.records import ErrorRecord, Provenance, Rejection, to_json
-from schemas.sharegpt import ExportError, dataset_info, to_sharegpt
+from schemas.records import Provenance
+from schemas.sharegpt import dataset_info
 
 STAGE = "cold_start"
 _LOG = logging.getLogger(__name__)
@@ -116,9 +114,8 @@ class GenerateSampleFn(beam.DoFn):
         except (ValueError, OSError) as exc:
             self.errors.inc()
             sid = sample_id(subset, index)
-            record = ErrorRecord(sid, STAGE, "generate", type(exc).__name__, str(exc))
             yield beam.pvalue.TaggedOutput(
-                ERROR, Outcome(ERROR, STAGE, subset, sid, to_json(record), type(exc).__name__)
+                ERROR, error_outcome(STAGE, subset, sid, "generate", exc)
             )
             return
         self.generated.inc()
@@ -127,52 +124,24 @@ class GenerateSampleFn(beam.DoFn):
 
 
 class JudgeSampleFn(beam.DoFn):
-    """Applies the cold-start filters and the exporter; emits outcomes and the images to write."""
+    """Applies the cold-start filters and the exporter; routes the outcome and the images."""
 
     def __init__(self, config: ColdStartConfig) -> None:
         self.config = config
-        self.kept = beam.metrics.Metrics.counter(STAGE, "kept")
 
     def setup(self) -> None:
         self.filters = cold_start_filters(self.config.min_turns, self.config.min_accuracy)
 
     def process(self, bundle: SampleBundle) -> Iterator[Any]:
-        trajectory = bundle.trajectory
-        verdict = apply_filters(trajectory, self.filters)
-        reason, detail = verdict.reason, verdict.detail
-        if verdict.keep:
-            try:
-                record = to_sharegpt(trajectory)
-            except ExportError as exc:
-                reason, detail = "export_invalid", str(exc)
-            else:
-                self.kept.inc()
-                kinds = tuple(r.kind for r in trajectory_reflections(trajectory))
-                line = to_json_line(record)
-                yield Outcome(
-                    KEPT,
-                    STAGE,
-                    trajectory.subset,
-                    trajectory.id,
-                    line,
-                    "",
-                    len(trajectory.turns),
-                    kinds,
-                )
-                yield from (beam.pvalue.TaggedOutput("images", kv) for kv in bundle.images)
-                return
-        beam.metrics.Metrics.counter(STAGE, f"rejected_{reason}").inc()
-        rejection = Rejection(trajectory.id, STAGE, trajectory.subset, reason, detail, trajectory)
-        yield beam.pvalue.TaggedOutput(
-            REJECTED,
-            Outcome(REJECTED, STAGE, trajectory.subset, trajectory.id, to_json(rejection), reason),
-        )
-        # Rejected trajectories keep their images so thresholds can be re-tuned offline.
+        outcome = judge_trajectory(bundle.trajectory, self.filters, STAGE)
+        if outcome.status == KEPT:
+            beam.metrics.Metrics.counter(STAGE, "kept").inc()
+            yield outcome
+        else:
+            beam.metrics.Metrics.counter(STAGE, f"rejected_{outcome.reason}").inc()
+            yield beam.pvalue.TaggedOutput(REJECTED, outcome)
+        # Rejected trajectories keep their images too, so thresholds can be re-tuned offline.
         yield from (beam.pvalue.TaggedOutput("images", kv) for kv in bundle.images)
-
-
-def to_json_line(record: dict[str, Any]) -> str:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
 
 class WriteSummaryFn(beam.DoFn):

@@ -1,0 +1,139 @@
+"""Per-record outcomes of a stage (pure): judging a trajectory, and the metrics they add up to."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from filters.rules import Filter, apply_filters
+from filters.scoring import trajectory_reflections
+from schemas.records import ErrorRecord, Rejection, Trajectory, to_json
+from schemas.sharegpt import ExportError, to_sharegpt
+
+KEPT, REJECTED, ERROR = "kept", "rejected", "error"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one input sample: the line to write and what to count."""
+
+    status: str  # kept | rejected | error
+    stage: str
+    subset: str
+    sample_id: str
+    line: str
+    reason: str = ""  # rejection reason code, or the exception type of an error
+    turns: int = 0
+    reflections: tuple[str, ...] = ()
+
+    def relpath(self, shards: int = 1) -> str:
+        """The output file of this outcome, relative to the run directory."""
+        if self.status == ERROR:
+            return f"errors/{self.stage}.jsonl"
+        folder = "sft" if self.status == KEPT else "rejected"
+        if shards <= 1:
+            return f"{folder}/{self.stage}/{self.subset}.jsonl"
+        shard = int(hashlib.sha256(self.sample_id.encode()).hexdigest(), 16) % shards
+        return f"{folder}/{self.stage}/{self.subset}/part-{shard:05d}-of-{shards:05d}.jsonl"
+
+
+def stat_keys(outcome: Outcome) -> list[str]:
+    keys = [f"{outcome.status}|{outcome.subset}|{outcome.reason}"]
+    if outcome.status == KEPT:
+        keys.append(f"turns|{outcome.subset}|{outcome.turns}")
+        keys += [f"reflection|{outcome.subset}|{kind}" for kind in sorted(set(outcome.reflections))]
+        if outcome.reflections:
+            keys.append(f"reflective|{outcome.subset}|")
+    return keys
+
+
+def build_metrics(stage: str, counts: dict[str, int], inputs: dict[str, int]) -> dict[str, Any]:
+    """metrics.json: totals and per-subset counts, with the input = kept + rejected + errors check.
+
+    `inputs` are counted from the stage's input collection itself, independently of outcomes.
+    """
+    subsets: dict[str, dict[str, Any]] = {
+        s: {"input": n, "kept": 0, "rejected": {}, "errors": 0, "turns": {}, "reflection": {}}
+        for s, n in inputs.items()
+    }
+    for key, n in counts.items():
+        kind, subset, detail = key.split("|", 2)
+        entry = subsets.setdefault(
+            subset,
+            {"input": 0, "kept": 0, "rejected": {}, "errors": 0, "turns": {}, "reflection": {}},
+        )
+        if kind == KEPT:
+            entry["kept"] += n
+        elif kind == REJECTED:
+            entry["rejected"][detail] = entry["rejected"].get(detail, 0) + n
+        elif kind == ERROR:
+            entry["errors"] += n
+        elif kind == "turns":
+            entry["turns"][detail] = n
+        elif kind == "reflection":
+            entry["reflection"][detail] = n
+        elif kind == "reflective":
+            entry["reflective_kept"] = n
+    rejected: Counter = Counter()
+    for entry in subsets.values():
+        rejected.update(entry["rejected"])
+        entry["accounted"] = entry["input"] == (
+            entry["kept"] + sum(entry["rejected"].values()) + entry["errors"]
+        )
+        kept = entry["kept"]
+        entry["reflective_rate"] = round(entry.get("reflective_kept", 0) / kept, 4) if kept else 0.0
+    total_input = sum(inputs.values())
+    kept = sum(e["kept"] for e in subsets.values())
+    errors = sum(e["errors"] for e in subsets.values())
+    return {
+        "stage": stage,
+        "input": total_input,
+        "kept": kept,
+        "rejected": dict(sorted(rejected.items())),
+        "errors": errors,
+        "accounted": total_input == kept + sum(rejected.values()) + errors,
+        "subsets": dict(sorted(subsets.items())),
+    }
+
+
+def judge_trajectory(trajectory: Trajectory, filters: Sequence[Filter], stage: str) -> Outcome:
+    """Kept (the sharegpt line) or rejected (the Rejection with the full trajectory).
+
+    A trajectory every filter keeps but the exporter refuses is rejected as `export_invalid`.
+    """
+    verdict = apply_filters(trajectory, filters)
+    reason, detail = verdict.reason, verdict.detail
+    if verdict.keep:
+        try:
+            record = to_sharegpt(trajectory)
+        except ExportError as exc:
+            reason, detail = "export_invalid", str(exc)
+        else:
+            return Outcome(
+                status=KEPT,
+                stage=stage,
+                subset=trajectory.subset,
+                sample_id=trajectory.id,
+                line=json.dumps(record, ensure_ascii=False, separators=(",", ":")),
+                turns=len(trajectory.turns),
+                reflections=tuple(r.kind for r in trajectory_reflections(trajectory)),
+            )
+    rejection = Rejection(trajectory.id, stage, trajectory.subset, reason, detail, trajectory)
+    return Outcome(
+        status=REJECTED,
+        stage=stage,
+        subset=trajectory.subset,
+        sample_id=trajectory.id,
+        line=to_json(rejection),
+        reason=reason,
+    )
+
+
+def error_outcome(stage: str, subset: str, sample_id: str, step: str, exc: Exception) -> Outcome:
+    """An unexpected per-record failure, kept with its exception type and message."""
+    record = ErrorRecord(sample_id, stage, step, type(exc).__name__, str(exc))
+    return Outcome(ERROR, stage, subset, sample_id, to_json(record), type(exc).__name__)
