@@ -5,8 +5,15 @@ import json
 
 from filters.rules import cold_start_filters
 from filters.scoring import score_trajectory
-from pipelines.outcomes import ERROR, KEPT, REJECTED, build_metrics, error_outcome, stat_keys
-from pipelines.outcomes import judge_trajectory
+from pipelines.outcomes import (
+    ERROR,
+    KEPT,
+    REJECTED,
+    build_metrics,
+    error_outcome,
+    judge_trajectory,
+    stat_keys,
+)
 from schemas.records import rejection_from_dict
 from tests.factories import make_trajectory
 
