@@ -6,9 +6,11 @@ from typing import Any
 
 from generators.base import Generator
 from generators.maze import MazeConfig, generate_maze_sample
+from generators.scenes import SceneConfig, generate_scene_sample
 
 GENERATORS: dict[str, tuple[type[Any], Generator]] = {
     "maze": (MazeConfig, generate_maze_sample),
+    "scenes": (SceneConfig, generate_scene_sample),
 }
 
 

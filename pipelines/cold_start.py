@@ -14,6 +14,7 @@ from filters.rules import cold_start_filters
 from generators.maze import MazeConfig
 from generators.oracle import SampleBundle, build_oracle_sample, sample_id
 from generators.registry import GENERATORS
+from generators.scenes import SceneConfig
 from pipelines.accounting import CountOutcomesFn, ProgressLog
 from pipelines.io import WriteImages, WriteSortedJsonl, join, write_json
 from pipelines.outcomes import (
@@ -37,8 +38,9 @@ class ColdStartConfig:
 
     num_samples: int = 400  # items generated in total across subsets, before filtering
     seed: int = 0
-    mix: dict[str, float] = field(default_factory=lambda: {"maze": 1.0})
+    mix: dict[str, float] = field(default_factory=lambda: {"maze": 0.5, "scenes": 0.5})
     maze: MazeConfig = field(default_factory=MazeConfig)
+    scenes: SceneConfig = field(default_factory=SceneConfig)
     min_turns: int = 3
     min_accuracy: float = 1.0
     max_images: int = 42

@@ -30,6 +30,7 @@ def _records(run: Path, subset: str, rejected: bool) -> list[dict]:
 def _captions(record: dict) -> list[str]:
     """One caption per image: 'input' for inputs, then the action of the turn that drew it."""
     captions = []
+    last = "input"
     for message in record["conversations"]:
         if message["role"] == "assistant":
             parsed = parse_turn(message["content"])
@@ -37,7 +38,7 @@ def _captions(record: dict) -> list[str]:
             last = f"{parsed.action}: {', '.join(labels)}" if labels else parsed.action
         elif message["role"] == "user":
             for _ in range(message["content"].count("<image>")):
-                captions.append(last if captions else "input")
+                captions.append(last)
     return captions
 
 
@@ -81,7 +82,7 @@ def main() -> None:
             {"id": r["sample_id"], **_from_rejection(r)} for r in records if r.get("trajectory")
         ]
     if args.reflective:
-        records.sort(key=lambda r: "dead end" not in json.dumps(r))
+        records.sort(key=lambda r: not any(w in json.dumps(r) for w in ("dead end", "redraw")))
     render_sheet(args.run_dir, records[: args.n]).save(args.out)
     print(args.out)
 

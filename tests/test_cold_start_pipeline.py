@@ -91,19 +91,24 @@ def test_every_outcome_is_routed_and_counted(scripted, tmp_path):
     assert counters["rejected_bad_operation"] == 4 and counters["rejected_too_few_turns"] == 4
 
 
-def test_maze_stage_writes_a_loadable_dataset(tmp_path):
-    config = ColdStartConfig(num_samples=30, seed=3, chunk_size=7)
+def test_default_stage_writes_a_loadable_dataset_with_both_subsets(tmp_path):
+    config = ColdStartConfig(num_samples=40, seed=3, chunk_size=7)
     pipeline, summary = _run(config, tmp_path)
-    assert_that(summary | beam.Map(lambda s: (s[0], s[3])), equal_to([(30, True)]))
+    assert_that(summary | beam.Map(lambda s: (s[0], s[3])), equal_to([(40, True)]))
     pipeline.run().wait_until_finish()
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["kept"] > 0 and metrics["accounted"]
-    kept = _lines(tmp_path / "sft/cold_start/maze.jsonl")
-    assert len(kept) == metrics["kept"]
-    for record in kept:
-        validate_sharegpt(record)
-        assert len(record["images"]) >= 3  # the maze plus at least two rendered steps
-        assert all((tmp_path / p).is_file() for p in record["images"])
+    assert metrics["accounted"]
+    info = json.loads((tmp_path / "dataset_info.json").read_text())
+    assert sorted(info) == ["cold_start_maze", "cold_start_scenes"]
+    for subset in ("maze", "scenes"):
+        entry = metrics["subsets"][subset]
+        assert entry["input"] == 20 and entry["kept"] > 0
+        kept = _lines(tmp_path / f"sft/cold_start/{subset}.jsonl")
+        assert len(kept) == entry["kept"]
+        for record in kept:
+            validate_sharegpt(record)
+            assert len(record["images"]) >= 3  # inputs plus at least two rendered steps
+            assert all((tmp_path / p).is_file() for p in record["images"])
     assert metrics["subsets"]["maze"]["reflective_kept"] >= 1
 
 

@@ -57,8 +57,11 @@ def run_dir(tmp_path_factory) -> Path:
 def test_every_record_survives_llamafactory(run_dir):
     result = _check(run_dir)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    kept = json.loads((run_dir / "metrics.json").read_text())["kept"]
-    assert f"ok   cold_start_maze: {kept} records -> {kept} examples" in result.stdout
+    subsets = json.loads((run_dir / "metrics.json").read_text())["subsets"]
+    assert set(subsets) == {"maze", "scenes"}
+    for name, entry in subsets.items():
+        kept = entry["kept"]
+        assert f"ok   cold_start_{name}: {kept} records -> {kept} examples" in result.stdout
 
 
 def test_the_check_fails_on_a_broken_record(run_dir, tmp_path):
