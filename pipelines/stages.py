@@ -108,7 +108,8 @@ STAGES: dict[str, Stage] = {
     "cold_start_data": Stage(
         name="cold_start_data",
         summary=(
-            "Generate mazes with solver-derived drawing traces, render every step, filter "
+            "Generate mazes and synthetic 3-D scenes with oracle drawing traces, render every "
+            "step, filter "
             "(answered, valid format, correct, >= 3 turns) and write LLaMA-Factory sharegpt "
             "shards, the rejected samples with reasons, and metrics."
         ),
