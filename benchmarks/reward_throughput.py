@@ -17,16 +17,7 @@ from drawing.prompts import Prompts  # noqa: E402
 from generators.maze import MazeConfig  # noqa: E402
 from generators.oracle import build_oracle_sample  # noqa: E402
 from schemas.records import Provenance  # noqa: E402
-from trainer.reward import compute_score  # noqa: E402
-
-
-def response_of(trajectory) -> str:
-    parts = []
-    for turn in trajectory.turns:
-        parts.append(turn.raw + "<|im_end|>")
-        if turn.env_reply:
-            parts.append(f"\n<|im_start|>user\n{turn.env_reply}<|im_end|>\n<|im_start|>assistant\n")
-    return "".join(parts)
+from trainer.reward import compute_score, trajectory_response  # noqa: E402
 
 
 def main() -> None:
@@ -39,7 +30,7 @@ def main() -> None:
     samples = []
     for i in range(args.n):
         traj = build_oracle_sample("maze", i, 0, MazeConfig(), prompts, provenance).trajectory
-        samples.append((response_of(traj), traj.item.answer, traj.item.question_type))
+        samples.append((trajectory_response(traj), traj.item.answer, traj.item.question_type))
     turns = sum(s[0].count("<|im_start|>assistant") + 1 for s in samples) / len(samples)
     start = time.perf_counter()
     for _ in range(args.repeat):

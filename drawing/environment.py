@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 
 from PIL import Image
 
-from drawing.parse import ANSWER, BAD_OPERATION, parse_turn
+from drawing.parse import ANSWER, BAD_OPERATION, parse_to_turn
 from drawing.prompts import Prompts
 from drawing.render import RenderStyle, render_state
 from drawing.state import ImageState, merge_state, normalize_box
@@ -130,32 +130,21 @@ class DrawingEnv:
         """
         if self.done:
             raise RuntimeError(f"step() after the trajectory ended ({self.termination})")
-        parsed = parse_turn(text)
-        turn = Turn(
-            raw=text,
-            think=parsed.think,
-            action=parsed.action,
-            operations=parsed.operations,
-            answer=parsed.answer,
-            error=parsed.error,
-            error_detail=parsed.error_detail,
-            format_issues=parsed.format_issues,
-            finish_reason=finish_reason,
-        )
+        turn = parse_to_turn(text, finish_reason)
         if finish_reason == "length":
             return self._finish(
                 replace(turn, error="turn_truncated", error_detail="the turn hit the token limit"),
                 "turn_truncated",
             )
-        if parsed.error:
-            return self._finish(turn, parsed.error)
-        if parsed.action == ANSWER:
+        if turn.error:
+            return self._finish(turn, turn.error)
+        if turn.action == ANSWER:
             return self._finish(turn, "answered")
-        reason, detail = self._check(parsed.operations)
+        reason, detail = self._check(turn.operations)
         if reason:
             return self._finish(replace(turn, error=reason, error_detail=detail), reason)
         targets: dict[int, list[Operation]] = {}
-        for op in parsed.operations:
+        for op in turn.operations:
             targets.setdefault(op.index, []).append(op)
         if len(self.images) + len(targets) > self.config.max_images:
             detail = f"{len(targets)} new image(s) would exceed {self.config.max_images} images"
@@ -169,7 +158,7 @@ class DrawingEnv:
             self.states.append(state)
             self.parents.append(k)
             new_images.append((len(self.images), self.images[-1]))
-        self._issued.update(_signature(op) for op in parsed.operations)
+        self._issued.update(_signature(op) for op in turn.operations)
         calls = len(self.turns) + 1
         indices = tuple(i for i, _ in new_images)
         if calls >= self.config.max_calls:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from drawing.literals import LiteralError, balanced_spans, load_literal
-from schemas.records import BoxOp, LineOp, Operation
+from schemas.records import BoxOp, LineOp, Operation, Turn
 
 NO_ACTION = "no_action"
 BAD_OPERATION = "bad_operation"
@@ -372,3 +372,19 @@ def parse_turn(text: str) -> ParsedTurn:
     elif len(tools) > 1:
         issues.append("operations of both tools in one turn")
     return done(action=named or tools[0], operations=tuple(ops))
+
+
+def parse_to_turn(text: str, finish_reason: str = "stop") -> Turn:
+    """The Turn record of one assistant reply as parsed (nothing executed yet)."""
+    parsed = parse_turn(text)
+    return Turn(
+        raw=text,
+        think=parsed.think,
+        action=parsed.action,
+        operations=parsed.operations,
+        answer=parsed.answer,
+        error=parsed.error,
+        error_detail=parsed.error_detail,
+        format_issues=parsed.format_issues,
+        finish_reason=finish_reason,
+    )

@@ -11,19 +11,9 @@ from drawing.prompts import Prompts
 from generators.maze import MazeConfig
 from generators.oracle import build_oracle_sample
 from tests.factories import PROVENANCE
-from trainer.reward import compute_score, split_turns
+from trainer.reward import compute_score, split_turns, trajectory_response
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def qwen_response(trajectory) -> str:
-    """The assistant side of a trajectory as a trainer decodes it (after the generation prompt)."""
-    parts = []
-    for turn in trajectory.turns:
-        parts.append(turn.raw + "<|im_end|>")
-        if turn.env_reply:
-            parts.append(f"\n<|im_start|>user\n{turn.env_reply}<|im_end|>\n<|im_start|>assistant\n")
-    return "".join(parts)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +28,7 @@ def trajectories():
 def test_reward_matches_the_filters_scores(trajectories):
     assert any(t.scores["reflection"] for t in trajectories)
     for traj in trajectories:
-        got = compute_score(qwen_response(traj), traj.item.answer, traj.item.question_type)
+        got = compute_score(trajectory_response(traj), traj.item.answer, traj.item.question_type)
         for key in ("accuracy", "format", "reflection", "reflection_line_moved"):
             assert got[key] == traj.scores[key], (traj.id, key)
         assert got["overall"] == traj.scores["reward_acc_gated"] == 2.0
@@ -46,7 +36,7 @@ def test_reward_matches_the_filters_scores(trajectories):
 
 def test_failures_score_zero(trajectories):
     traj = trajectories[0]
-    response = qwen_response(traj)
+    response = trajectory_response(traj)
     wrong = "B" if traj.item.answer != "B" else "C"
     if traj.item.question_type == "numerical":
         wrong = str(int(float(traj.item.answer)) + 100)
@@ -61,7 +51,7 @@ def test_failures_score_zero(trajectories):
 
 def test_out_of_range_index_breaks_the_format(trajectories):
     traj = trajectories[1]
-    response = qwen_response(traj).replace('"index": 2,', '"index": 99,', 1)
+    response = trajectory_response(traj).replace('"index": 2,', '"index": 99,', 1)
     scores = compute_score(response, traj.item.answer, traj.item.question_type)
     assert scores["format"] == 0.0 and scores["accuracy"] == 1.0 and scores["overall"] == 1.0
 

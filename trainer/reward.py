@@ -6,33 +6,25 @@ Uses the same scoring code as the data filters, so training rewards and data fil
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import sys
 from dataclasses import replace
 from pathlib import Path
 
-try:
-    from drawing.parse import parse_turn
-    from filters.scoring import (
-        REFLECTION_KINDS,
-        accuracy,
-        detect_reflections,
-        extract_answer,
-        format_score,
-        rl_reward,
-    )
-except ImportError:  # loaded by path from a checkout that is not pip-installed
+if importlib.util.find_spec("filters") is None:  # loaded by path from a checkout, not installed
     sys.path.append(str(Path(__file__).resolve().parent.parent))
-    from drawing.parse import parse_turn
-    from filters.scoring import (
-        REFLECTION_KINDS,
-        accuracy,
-        detect_reflections,
-        extract_answer,
-        format_score,
-        rl_reward,
-    )
-from schemas.records import Turn
+
+from drawing.parse import parse_to_turn  # noqa: E402
+from filters.scoring import (  # noqa: E402
+    REFLECTION_KINDS,
+    accuracy,
+    detect_reflections,
+    extract_answer,
+    format_score,
+    rl_reward,
+)
+from schemas.records import Trajectory, Turn  # noqa: E402
 
 _SEGMENT_RE = re.compile(r"<\|im_start\|>(\w+)\n?(.*?)(?:<\|im_end\|>|$)", re.DOTALL)
 _INDEX_RE = re.compile(r"The index of the given image is (\d+)")
@@ -64,19 +56,8 @@ def _turn_records(turns: list[tuple[str, str]]) -> tuple[list[Turn], list[int], 
     first_new = None
     for role, text in turns:
         if role == "assistant":
-            p = parse_turn(text)
-            parsed.append(
-                Turn(
-                    raw=text,
-                    think=p.think,
-                    action=p.action,
-                    operations=p.operations,
-                    answer=p.answer,
-                    error=p.error,
-                    error_detail=p.error_detail,
-                    format_issues=p.format_issues,
-                )
-            )
+            p = parse_to_turn(text)
+            parsed.append(p)
             for index in dict.fromkeys(op.index for op in p.operations):
                 parents.append(index)
         elif first_new is None:
@@ -123,3 +104,14 @@ def compute_score(
     for kind in REFLECTION_KINDS:
         scores[f"reflection_{kind}"] = float(sum(r.kind == kind for r in reflections))
     return scores
+
+
+def trajectory_response(trajectory: Trajectory) -> str:
+    """A trajectory's assistant side as a trainer decodes it after the generation prompt:
+    assistant and environment turns in Qwen chat markup (for tests and benchmarks)."""
+    parts = []
+    for turn in trajectory.turns:
+        parts.append(turn.raw + "<|im_end|>")
+        if turn.env_reply:
+            parts.append(f"\n<|im_start|>user\n{turn.env_reply}<|im_end|>\n<|im_start|>assistant\n")
+    return "".join(parts)
