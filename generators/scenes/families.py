@@ -66,11 +66,26 @@ def _base(box: tuple[float, ...]) -> tuple[int, int]:
     return (round((box[0] + box[2]) / 2), round(box[3]))
 
 
-def _wrong_box_turn(
-    label: str, wrong: str, boxes: dict, rng: np.random.Generator, jitter: int, size: int
-) -> str:
-    box = _jittered(boxes[wrong], rng, jitter, size)
-    return format_tool_turn(f"I look for the {label} and box it.", [BoxOp(1, box, label)])
+def _box_then_fix(
+    label: str,
+    wrong: str,
+    box: tuple,
+    boxes: dict,
+    rng: np.random.Generator,
+    jitter: int,
+    size: int,
+) -> list[str]:
+    """A reflective pair of turns: box the wrong object under `label`, notice, redraw the box
+    on the clean input (image 1 -> image 2 wrong, image 1 -> image 3 right)."""
+    wrong_box = _jittered(boxes[wrong], rng, jitter, size)
+    return [
+        format_tool_turn(f"I look for the {label} and box it.", [BoxOp(1, wrong_box, label)]),
+        format_tool_turn(
+            f"The box labelled {label} sits on the {wrong}, not on the {label}. I redraw it on "
+            f"image 1 around the {label}.",
+            [BoxOp(1, box, label)],
+        ),
+    ]
 
 
 def _height_line(obj: SceneObject, camera: Camera, label: str, image: int) -> LineOp:
@@ -115,14 +130,7 @@ def size_question(
     replies = []
     if reflective:
         wrong = others[int(rng.integers(len(others)))]
-        replies.append(_wrong_box_turn(ref.name, wrong, boxes, rng, jitter, size))
-        replies.append(
-            format_tool_turn(
-                f"The box labelled {ref.name} sits on the {wrong}, not on the {ref.name}. "
-                f"I redraw it on image 1 around the {ref.name}.",
-                [BoxOp(1, ref_box, ref.name)],
-            )
-        )
+        replies += _box_then_fix(ref.name, wrong, ref_box, boxes, rng, jitter, size)
         replies.append(
             format_tool_turn(
                 f"Now the {ref.name} is boxed. I box the {target.name} too.",
@@ -207,14 +215,7 @@ def closest_question(
     image = 2
     if reflective:
         wrong = candidates[int(rng.integers(len(candidates)))].name
-        replies.append(_wrong_box_turn(anchor.name, wrong, boxes, rng, jitter, size))
-        replies.append(
-            format_tool_turn(
-                f"That box is on the {wrong}, not the {anchor.name}. I redraw the "
-                f"{anchor.name} box on image 1.",
-                [BoxOp(1, anchor_box, anchor.name)],
-            )
-        )
+        replies += _box_then_fix(anchor.name, wrong, anchor_box, boxes, rng, jitter, size)
         image = 3
     else:
         replies.append(
