@@ -1,0 +1,1 @@
+"""The async multi-turn teacher rollout engine and its reply cache."""

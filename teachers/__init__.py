@@ -1,0 +1,1 @@
+"""Teacher VLM back ends behind one seam (teachers.base.Teacher)."""
