@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from inputs.sources import SourceError, parse_input
 from pipelines.stages import STAGES, OutputExistsError, format_summary
-from schemas.config import ConfigError, build_config, merge_overrides
+from schemas.config import ConfigError, build_config, config_to_dict, merge_overrides
 
 DESCRIPTION = """\
 Generate drawing-to-reason training data with Apache Beam.
@@ -29,7 +30,31 @@ locally (default: Beam's FnApiRunner, one worker process per core) or on a clust
 Outputs may be local paths or gs:// / s3:// URIs.
 """
 
-OUR_OPTIONS = ("--stage", "--output", "--num-samples", "--seed", "--config", "--overwrite")
+OUR_OPTIONS = (
+    "--stage",
+    "--output",
+    "--num-samples",
+    "--seed",
+    "--config",
+    "--overwrite",
+    "--input",
+    "--teacher",
+    "--teacher-endpoint",
+    "--teacher-model",
+    "--samples-per-item",
+    "--temperature",
+    "--top-p",
+    "--max-tokens",
+)
+TEACHER_FLAGS = {  # flag dest -> key in the stage config's `teacher`
+    "teacher": "kind",
+    "teacher_endpoint": "endpoint",
+    "teacher_model": "model",
+    "samples_per_item": "samples_per_item",
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "max_tokens": "max_tokens",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +91,39 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace an earlier run with a different config in --output",
     )
+    real = parser.add_argument_group(
+        "real data with a teacher VLM",
+        textwrap.fill(
+            "Each --input becomes its own subset, rolled out by the teacher (without --teacher "
+            "the inputs are skipped and metrics.json says so). Teacher replies are cached under "
+            "OUTPUT/cache/teacher: rerunning the same command after a crash re-sends only what "
+            "is missing. The API key comes from $OPENAI_API_KEY (config teacher.api_key_env).",
+            88,
+        ),
+    )
+    real.add_argument(
+        "--input",
+        action="append",
+        metavar="[KIND:]PATH",
+        help="a QA source; KIND is generic (default; .jsonl/.json/.parquet), vilasr, spacer, "
+        "spar or hf (a datasets folder or hub name); repeatable; more options per source "
+        "(name, image_root, columns, limit) in --config `inputs`",
+    )
+    real.add_argument("--teacher", choices=["openai", "vllm"], help="teacher back end")
+    real.add_argument(
+        "--teacher-endpoint",
+        metavar="URL",
+        help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 (openai)",
+    )
+    real.add_argument(
+        "--teacher-model", metavar="NAME", help="served model name (openai) or path (vllm)"
+    )
+    real.add_argument(
+        "--samples-per-item", type=int, metavar="K", help="trajectories per question (default 1)"
+    )
+    real.add_argument("--temperature", type=float, help="sampling temperature (default 0.7)")
+    real.add_argument("--top-p", type=float, help="nucleus sampling top_p (default 0.95)")
+    real.add_argument("--max-tokens", type=int, help="max tokens per teacher turn (default 1024)")
     return parser
 
 
@@ -113,16 +171,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         beam_argv = split_beam_args(unknown)
         data = load_config_file(args.config) if args.config else {}
         config = build_config(stage.config_class, data)
-        overrides = {"num_samples": args.num_samples, "seed": args.seed}
-        config = merge_overrides(
-            stage.config_class, config, {k: v for k, v in overrides.items() if v is not None}
-        )
-    except (ConfigError, OSError) as exc:
+        overrides: dict[str, Any] = {"num_samples": args.num_samples, "seed": args.seed}
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        if args.input:
+            overrides["inputs"] = [config_to_dict(parse_input(text)) for text in args.input]
+        teacher = {
+            key: getattr(args, dest)
+            for dest, key in TEACHER_FLAGS.items()
+            if getattr(args, dest) is not None
+        }
+        if teacher:
+            overrides["teacher"] = teacher
+        config = merge_overrides(stage.config_class, config, overrides)
+    except (ConfigError, OSError, ValueError) as exc:
         parser.error(str(exc))
     logging.info("stage %s -> %s", stage.name, args.output)
     try:
         metrics = stage.run(config, args.output, beam_argv, args.overwrite)
-    except OutputExistsError as exc:
+    except (OutputExistsError, SourceError) as exc:
         parser.error(str(exc))
     print(format_summary(metrics))
     print(f"output: {args.output}")

@@ -9,7 +9,6 @@ from typing import Any
 from drawing.environment import EnvConfig, run_replies
 from drawing.images import encode_png, image_key
 from drawing.prompts import Prompts
-
 from filters.scoring import score_trajectory
 from generators.registry import get_generator
 from generators.seeding import sample_rng
@@ -18,10 +17,14 @@ from schemas.records import Provenance, QAItem, RenderedImage, Trajectory
 
 @dataclass(frozen=True)
 class SampleBundle:
-    """A trajectory plus the PNG bytes of every image it references, keyed by content."""
+    """A trajectory plus the PNG bytes of every image it references, keyed by content, and
+    for teacher trajectories this run's teacher usage (requests, cache hits, retries, tokens):
+    counted in metrics.json, never written into the record, so a resumed run writes the same
+    records as an uninterrupted one."""
 
     trajectory: Trajectory
     images: tuple[tuple[str, bytes], ...]
+    usage: tuple[tuple[str, int], ...] = ()
 
 
 def sample_id(subset: str, index: int) -> str:

@@ -9,19 +9,22 @@ from collections.abc import Iterable
 
 import apache_beam as beam
 
-from pipelines.outcomes import Outcome, stat_keys
+from pipelines.outcomes import Outcome, stat_keys, stat_sums
 
 _LOG = logging.getLogger(__name__)
 
 
 class CountOutcomesFn(beam.CombineFn):
-    """Counts stat keys of outcomes; order-free, so every runner gives the same totals."""
+    """Counts stat keys of outcomes and sums their teacher usage; order-free, so every runner
+    gives the same totals."""
 
     def create_accumulator(self) -> Counter:
         return Counter()
 
     def add_input(self, acc: Counter, outcome: Outcome) -> Counter:
         acc.update(stat_keys(outcome))
+        for key, amount in stat_sums(outcome):
+            acc[key] += amount
         return acc
 
     def merge_accumulators(self, accs: Iterable[Counter]) -> Counter:

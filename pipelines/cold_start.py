@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import apache_beam as beam
@@ -15,6 +15,8 @@ from generators.maze import MazeConfig
 from generators.oracle import SampleBundle, build_oracle_sample, sample_id
 from generators.registry import GENERATORS
 from generators.scenes import SceneConfig
+from inputs.media import MediaConfig
+from inputs.sources import InputConfig
 from pipelines.accounting import CountOutcomesFn, ProgressLog
 from pipelines.io import WriteImages, WriteSortedJsonl, join, write_json
 from pipelines.outcomes import (
@@ -25,8 +27,10 @@ from pipelines.outcomes import (
     error_outcome,
     judge_trajectory,
 )
+from pipelines.real_data import build_real_data
 from schemas.records import Provenance
 from schemas.sharegpt import dataset_info
+from teachers.factory import TeacherConfig
 
 STAGE = "cold_start"
 _LOG = logging.getLogger(__name__)
@@ -47,6 +51,11 @@ class ColdStartConfig:
     shards_per_subset: int = 1
     prompts_dir: str = ""  # a folder of template files overriding drawing/templates
     chunk_size: int = 64  # sample indices per initial work item
+    # Real spatial QA data rolled out by a teacher VLM, one subset per source (README,
+    # "Real data with a teacher"); without a teacher the sources are skipped, with a note.
+    inputs: tuple[InputConfig, ...] = ()
+    media: MediaConfig = field(default_factory=MediaConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
 
     def __post_init__(self) -> None:
         if self.num_samples < 1:
@@ -61,6 +70,26 @@ class ColdStartConfig:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
         if not 0.0 <= self.min_accuracy <= 1.0:
             raise ValueError(f"min_accuracy must be in [0, 1], got {self.min_accuracy}")
+        names = [source.subset for source in self.inputs]
+        for name in names:
+            if names.count(name) > 1 or name in self.mix or name in GENERATORS:
+                raise ValueError(
+                    f"inputs: subset name {name!r} is used twice (or by a generator); give "
+                    "each source its own `name`"
+                )
+
+    @property
+    def uses_teacher(self) -> bool:
+        return bool(self.inputs) and bool(self.teacher.kind)
+
+    def skipped_sources(self) -> list[dict[str, str]]:
+        """The real-data sources this run leaves out, and why."""
+        if not self.inputs or self.teacher.kind:
+            return []
+        why = "no teacher configured (pass --teacher openai|vllm and --teacher-model)"
+        return [
+            {"subset": s.subset, "source": f"{s.kind}:{s.path}", "reason": why} for s in self.inputs
+        ]
 
     def generator_config(self, subset: str) -> Any:
         """The subset's own config field if this stage has one, else its registered default."""
@@ -135,7 +164,7 @@ class JudgeSampleFn(beam.DoFn):
         self.filters = cold_start_filters(self.config.min_turns, self.config.min_accuracy)
 
     def process(self, bundle: SampleBundle) -> Iterator[Any]:
-        outcome = judge_trajectory(bundle.trajectory, self.filters, STAGE)
+        outcome = judge_trajectory(bundle.trajectory, self.filters, STAGE, bundle.usage)
         if outcome.status == KEPT:
             beam.metrics.Metrics.counter(STAGE, "kept").inc()
             yield outcome
@@ -155,6 +184,9 @@ class WriteSummaryFn(beam.DoFn):
 
     def process(self, counts: dict[str, int], inputs: dict[str, int]) -> Iterator[dict]:
         metrics = build_metrics(STAGE, counts, inputs)
+        skipped = self.config.skipped_sources()
+        if skipped:
+            metrics["skipped_sources"] = skipped
         write_json(join(self.root, "metrics.json"), metrics)
         shards = self.config.shards_per_subset
         entries = []
@@ -166,33 +198,76 @@ class WriteSummaryFn(beam.DoFn):
         yield metrics
 
 
+def _file_lines(outcome: Any, shards: int) -> Iterator[tuple[str, tuple[str, str]]]:
+    yield outcome.relpath(shards), (outcome.sample_id, outcome.line)
+    if outcome.record_line:
+        yield outcome.record_relpath(), (outcome.sample_id, outcome.record_line)
+
+
+def teacher_cache(config: ColdStartConfig, output: str) -> str:
+    """Where teacher replies are cached: `teacher.cache`, else `<output>/cache/teacher`."""
+    return config.teacher.cache or join(output, "cache", "teacher")
+
+
 def build_pipeline(
-    p: beam.Pipeline, config: ColdStartConfig, output: str, provenance: Provenance
+    p: beam.Pipeline,
+    config: ColdStartConfig,
+    output: str,
+    provenance: Provenance,
+    teacher_provenance: Provenance | None = None,
 ) -> beam.PCollection:
-    """Wire the stage into `p`; returns the single-element PCollection of the metrics dict."""
+    """Wire the stage into `p`; returns the single-element PCollection of the metrics dict.
+
+    With real-data inputs and a teacher, their trajectories join the generated ones (same
+    judge, same writers); `teacher_provenance` defaults to `provenance` with the teacher as
+    producer.
+    """
+    for skipped in config.skipped_sources():
+        _LOG.warning("skipping %s: %s", skipped["source"], skipped["reason"])
     items = (
         p
         | "Chunks" >> beam.Create(work_chunks(config))
         | "Indices" >> beam.FlatMap(lambda c: ((c[0], i) for i in range(c[1], c[2])))
         | "Spread" >> beam.Reshuffle()
     )
-    inputs = (
-        items
-        | "InputSubset" >> beam.Map(lambda e: e[0])
-        | "CountInputs" >> beam.combiners.Count.PerElement()
-        | "InputDict" >> beam.combiners.ToDict()
-    )
+    input_subsets = [items | "InputSubset" >> beam.Map(lambda e: e[0])]
     generated = items | "Generate" >> beam.ParDo(GenerateSampleFn(config, provenance)).with_outputs(
         ERROR, main="samples"
     )
-    judged = generated.samples | "Judge" >> beam.ParDo(JudgeSampleFn(config)).with_outputs(
-        REJECTED, "images", main=KEPT
+    samples = [generated.samples]
+    early = [generated[ERROR]]
+    if config.uses_teacher:
+        expected, bundles, rejected, errors = build_real_data(
+            p,
+            STAGE,
+            config.inputs,
+            config.media,
+            config.teacher,
+            teacher_cache(config, output),
+            teacher_provenance or replace(provenance, producer=config.teacher.producer),
+            config.seed,
+            config.max_images,
+            config.prompts_dir,
+        )
+        input_subsets.append(expected)
+        samples.append(bundles)
+        early += [rejected, errors]
+    inputs = (
+        input_subsets
+        | "AllInputs" >> beam.Flatten()
+        | "CountInputs" >> beam.combiners.Count.PerElement()
+        | "InputDict" >> beam.combiners.ToDict()
     )
-    outcomes = (judged[KEPT], judged[REJECTED], generated[ERROR]) | "Outcomes" >> beam.Flatten()
+    judged = (
+        samples
+        | "AllSamples" >> beam.Flatten()
+        | "Judge" >> beam.ParDo(JudgeSampleFn(config)).with_outputs(REJECTED, "images", main=KEPT)
+    )
+    outcomes = (judged[KEPT], judged[REJECTED], *early) | "Outcomes" >> beam.Flatten()
     shards = config.shards_per_subset
     _ = (
         outcomes
-        | "ByFile" >> beam.Map(lambda o: (o.relpath(shards), (o.sample_id, o.line)))
+        | "ByFile" >> beam.FlatMap(_file_lines, shards)
         | "WriteJsonl" >> WriteSortedJsonl(output)
     )
     _ = judged["images"] | "WriteImages" >> WriteImages(output)

@@ -29,6 +29,12 @@ class Outcome:
     reason: str = ""  # rejection reason code, or the exception type of an error
     turns: int = 0
     reflections: tuple[str, ...] = ()
+    usage: tuple[tuple[str, int], ...] = ()  # teacher usage of the trajectory, summed in metrics
+    record_line: str = ""  # a kept teacher trajectory's full record, for trajectories/
+
+    def record_relpath(self) -> str:
+        """Where a kept teacher trajectory's full record goes."""
+        return f"trajectories/{self.stage}/{self.subset}.jsonl"
 
     def relpath(self, shards: int = 1) -> str:
         """The output file of this outcome, relative to the run directory."""
@@ -51,21 +57,32 @@ def stat_keys(outcome: Outcome) -> list[str]:
     return keys
 
 
+def stat_sums(outcome: Outcome) -> list[tuple[str, int]]:
+    """(key, amount) pairs summed rather than counted: the teacher usage of a trajectory."""
+    return [(f"usage|{outcome.subset}|{name}", n) for name, n in outcome.usage if n]
+
+
+def _new_entry(n: int = 0) -> dict[str, Any]:
+    return {
+        "input": n,
+        "kept": 0,
+        "rejected": {},
+        "errors": 0,
+        "turns": {},
+        "reflection": {},
+    }
+
+
 def build_metrics(stage: str, counts: dict[str, int], inputs: dict[str, int]) -> dict[str, Any]:
     """metrics.json: totals and per-subset counts, with the input = kept + rejected + errors check.
 
     `inputs` are counted from the stage's input collection itself, independently of outcomes.
     """
-    subsets: dict[str, dict[str, Any]] = {
-        s: {"input": n, "kept": 0, "rejected": {}, "errors": 0, "turns": {}, "reflection": {}}
-        for s, n in inputs.items()
-    }
+    subsets: dict[str, dict[str, Any]] = {s: _new_entry(n) for s, n in inputs.items()}
+    usage: Counter = Counter()
     for key, n in counts.items():
         kind, subset, detail = key.split("|", 2)
-        entry = subsets.setdefault(
-            subset,
-            {"input": 0, "kept": 0, "rejected": {}, "errors": 0, "turns": {}, "reflection": {}},
-        )
+        entry = subsets.setdefault(subset, _new_entry())
         if kind == KEPT:
             entry["kept"] += n
         elif kind == REJECTED:
@@ -78,6 +95,9 @@ def build_metrics(stage: str, counts: dict[str, int], inputs: dict[str, int]) ->
             entry["reflection"][detail] = n
         elif kind == "reflective":
             entry["reflective_kept"] = n
+        elif kind == "usage":
+            entry.setdefault("teacher_usage", {})[detail] = n
+            usage[detail] += n
     rejected: Counter = Counter()
     for entry in subsets.values():
         rejected.update(entry["rejected"])
@@ -89,7 +109,7 @@ def build_metrics(stage: str, counts: dict[str, int], inputs: dict[str, int]) ->
     total_input = sum(inputs.values())
     kept = sum(e["kept"] for e in subsets.values())
     errors = sum(e["errors"] for e in subsets.values())
-    return {
+    metrics = {
         "stage": stage,
         "input": total_input,
         "kept": kept,
@@ -98,12 +118,22 @@ def build_metrics(stage: str, counts: dict[str, int], inputs: dict[str, int]) ->
         "accounted": total_input == kept + sum(rejected.values()) + errors,
         "subsets": dict(sorted(subsets.items())),
     }
+    if usage:
+        metrics["teacher_usage"] = dict(sorted(usage.items()))
+    return metrics
 
 
-def judge_trajectory(trajectory: Trajectory, filters: Sequence[Filter], stage: str) -> Outcome:
+def judge_trajectory(
+    trajectory: Trajectory,
+    filters: Sequence[Filter],
+    stage: str,
+    usage: Sequence[tuple[str, int]] = (),
+) -> Outcome:
     """Kept (the sharegpt line) or rejected (the Rejection with the full trajectory).
 
     A trajectory every filter keeps but the exporter refuses is rejected as `export_invalid`.
+    `usage` (teacher usage of this run) is carried for metrics; a kept teacher trajectory also
+    carries its full record (turn logs, scores, provenance) in `record_line`.
     """
     verdict = apply_filters(trajectory, filters)
     reason, detail = verdict.reason, verdict.detail
@@ -121,6 +151,8 @@ def judge_trajectory(trajectory: Trajectory, filters: Sequence[Filter], stage: s
                 line=json.dumps(record, ensure_ascii=False, separators=(",", ":")),
                 turns=len(trajectory.turns),
                 reflections=tuple(r.kind for r in trajectory_reflections(trajectory)),
+                usage=tuple(usage),
+                record_line=to_json(trajectory) if is_teacher(trajectory) else "",
             )
     rejection = Rejection(trajectory.id, stage, trajectory.subset, reason, detail, trajectory)
     return Outcome(
@@ -130,7 +162,18 @@ def judge_trajectory(trajectory: Trajectory, filters: Sequence[Filter], stage: s
         sample_id=trajectory.id,
         line=to_json(rejection),
         reason=reason,
+        usage=tuple(usage),
     )
+
+
+def is_teacher(trajectory: Trajectory) -> bool:
+    return trajectory.provenance.producer.startswith("teacher:")
+
+
+def rejection_outcome(stage: str, subset: str, sample_id: str, reason: str, detail: str) -> Outcome:
+    """A sample rejected before it had a trajectory (e.g. its image does not decode)."""
+    rejection = Rejection(sample_id, stage, subset, reason, detail)
+    return Outcome(REJECTED, stage, subset, sample_id, to_json(rejection), reason)
 
 
 def error_outcome(stage: str, subset: str, sample_id: str, step: str, exc: Exception) -> Outcome:

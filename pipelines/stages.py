@@ -12,13 +12,19 @@ from typing import Any
 
 import apache_beam as beam
 
+from inputs.sources import check_source
 from pipelines import cold_start
 from pipelines.io import exists, join, read_json, write_json
 from pipelines.runner import code_version, pipeline_options, runner_name
-from schemas.config import config_hash, config_to_dict
+from schemas.config import config_hash, config_to_dict, strip_keys
 from schemas.records import Provenance
+from teachers.factory import OPERATIONAL_KEYS
 
 _LOG = logging.getLogger(__name__)
+
+
+# Config keys a rerun into the same output may change (see teachers.factory.OPERATIONAL_KEYS).
+RESUMABLE_KEYS = tuple(f"teacher.{key}" for key in OPERATIONAL_KEYS)
 
 
 class OutputExistsError(RuntimeError):
@@ -37,7 +43,10 @@ def _prepare_output(output: str, stage: str, config_dict: dict, overwrite: bool)
     previous_path = join(output, "config.json")
     if exists(previous_path):
         previous = read_json(previous_path)
-        if previous.get("config") != config_dict or previous.get("stage") != stage:
+        same = strip_keys(previous.get("config") or {}, RESUMABLE_KEYS) == strip_keys(
+            config_dict, RESUMABLE_KEYS
+        )
+        if not same or previous.get("stage") != stage:
             if not overwrite:
                 raise OutputExistsError(
                     f"{output} holds a run with a different configuration; choose another "
@@ -59,20 +68,23 @@ def run_cold_start(
     """Run the cold_start_data stage end to end; returns metrics.json's content."""
     config_dict = config_to_dict(config)
     version = code_version()
+    if config.uses_teacher:
+        for source in config.inputs:
+            check_source(source)
     _prepare_output(output, cold_start.STAGE, config_dict, overwrite)
     write_json(
         join(output, "config.json"),
         {
             "stage": cold_start.STAGE,
             "config": config_dict,
-            "config_hash": config_hash(config),
+            "config_hash": config_hash(config, RESUMABLE_KEYS),
             "seed": config.seed,
             "code_version": version,
         },
     )
     provenance = Provenance(
         producer="generator",
-        config_hash=config_hash(config),
+        config_hash=config_hash(config, RESUMABLE_KEYS),
         seed=config.seed,
         code_version=version,
     )
@@ -133,6 +145,11 @@ def format_summary(metrics: dict[str, Any]) -> str:
             f"  subset {subset}: input {entry['input']} kept {entry['kept']} "
             f"reflective {entry['reflective_rate']:.0%} of kept"
         )
+    usage = metrics.get("teacher_usage")
+    if usage:
+        lines.append("  teacher: " + "  ".join(f"{name} {usage[name]}" for name in sorted(usage)))
+    for skipped in metrics.get("skipped_sources", []):
+        lines.append(f"  skipped {skipped['source']}: {skipped['reason']}")
     if not metrics["accounted"]:
         lines.append("  WARNING: input != kept + rejected + errors; see metrics.json")
     return "\n".join(lines)

@@ -24,8 +24,10 @@ def build_teacher_sample(
 
     The item's image references are replaced by the content keys of the images the teacher saw
     (so stored images match the coordinates); its id becomes `record.key`. `meta` gains the
-    sample index, teacher usage, and the teacher error text when the termination is
-    `teacher_error`. Raises ValueError if the item and the record disagree on the input count.
+    sample index, the token counts, every turn's request (image bytes as sha256) and raw reply,
+    and the teacher error text when the termination is `teacher_error`. The run-level usage
+    (requests, cache hits, retries) goes in the bundle's `usage`. Raises ValueError if the item
+    and the record disagree on the input count.
     """
     if len(item.images) != record.num_inputs:
         raise ValueError(
@@ -42,7 +44,20 @@ def build_teacher_sample(
     full_meta: dict[str, Any] = {
         **dict(meta or {}),
         "sample_index": record.sample_index,
-        "teacher_usage": dict(record.usage),
+        "teacher_tokens": {
+            "prompt": sum(log.prompt_tokens for log in record.turn_logs),
+            "completion": sum(log.completion_tokens for log in record.turn_logs),
+        },
+        "turn_logs": [
+            {
+                "request": log.request,
+                "raw_reply": log.raw_reply,
+                "finish_reason": log.finish_reason,
+                "prompt_tokens": log.prompt_tokens,
+                "completion_tokens": log.completion_tokens,
+            }
+            for log in record.turn_logs
+        ],
     }
     if record.error:
         full_meta["teacher_error"] = record.error
@@ -60,4 +75,5 @@ def build_teacher_sample(
     )
     trajectory = dataclasses.replace(trajectory, scores=score_trajectory(trajectory))
     unique = dict(zip(keys, record.pngs, strict=True))
-    return SampleBundle(trajectory=trajectory, images=tuple(unique.items()))
+    usage = tuple(sorted((name, int(n)) for name, n in record.usage.items()))
+    return SampleBundle(trajectory=trajectory, images=tuple(unique.items()), usage=usage)

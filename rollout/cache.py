@@ -91,6 +91,42 @@ class LocalBlobStore:
         return sum(1 for p in self.root.glob("*/*.json") if not p.name.startswith(".tmp-"))
 
 
+class FileSystemsBlobStore:
+    """Blobs under a gs:// or s3:// (or any Beam FileSystems) prefix, sharded like
+    LocalBlobStore. Object stores make an object visible only once its upload completes, so a
+    killed writer leaves no partial entry."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root.rstrip("/")
+
+    def _path(self, name: str) -> str:
+        return f"{self.root}/{name[:2]}/{name}"
+
+    def read(self, name: str) -> bytes | None:
+        from apache_beam.io.filesystems import FileSystems
+
+        path = self._path(name)
+        if not FileSystems.exists(path):
+            return None
+        try:
+            with FileSystems.open(path, compression_type="uncompressed") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return None
+
+    def write(self, name: str, data: bytes) -> None:
+        from apache_beam.io.filesystems import FileSystems
+
+        with FileSystems.create(self._path(name), compression_type="uncompressed") as handle:
+            handle.write(data)
+
+
+def open_store(location: str | os.PathLike[str]) -> BlobStore:
+    """A LocalBlobStore for a local folder, a FileSystemsBlobStore for a URI (gs://, s3://)."""
+    text = os.fspath(location)
+    return FileSystemsBlobStore(text) if "://" in text else LocalBlobStore(text)
+
+
 class ReplyCache:
     """Teacher replies by `cache_key`, one small JSON document per key in a BlobStore.
 
@@ -99,9 +135,7 @@ class ReplyCache:
     """
 
     def __init__(self, store: BlobStore | str | os.PathLike[str]) -> None:
-        self.store: BlobStore = (
-            LocalBlobStore(store) if isinstance(store, str | os.PathLike) else store
-        )
+        self.store: BlobStore = open_store(store) if isinstance(store, str | os.PathLike) else store
         self.hits = 0
         self.misses = 0
         self.puts = 0

@@ -137,6 +137,7 @@ class Conversation:
             "prompt_tokens": 0,
             "completion_tokens": 0,
             "teacher_errors": 0,
+            "retries": 0,
         }
 
     @property
@@ -166,6 +167,7 @@ class Conversation:
         self.usage["cache_hits" if cached else "teacher_requests"] += 1
         self.usage["prompt_tokens"] += reply.prompt_tokens
         self.usage["completion_tokens"] += reply.completion_tokens
+        self.usage["retries"] += reply.retries
         self.logs.append(
             TurnLog(
                 request=request,

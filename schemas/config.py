@@ -7,6 +7,7 @@ import hashlib
 import json
 import types
 import typing
+from collections.abc import Sequence
 from typing import Any, TypeVar, Union
 
 T = TypeVar("T")
@@ -114,7 +115,22 @@ def config_to_dict(config: Any) -> dict[str, Any]:
     return json.loads(json.dumps(dataclasses.asdict(config)))
 
 
-def config_hash(config: Any) -> str:
-    """A short stable hash of a config's canonical JSON."""
-    canonical = json.dumps(config_to_dict(config), sort_keys=True, separators=(",", ":"))
+def config_hash(config: Any, ignore: Sequence[str] = ()) -> str:
+    """A short stable hash of a config's canonical JSON, leaving out the dotted key paths in
+    `ignore` (settings that do not change the data, such as a server's address)."""
+    data = strip_keys(config_to_dict(config), ignore)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def strip_keys(data: dict[str, Any], paths: Sequence[str]) -> dict[str, Any]:
+    """A copy of `data` without the dotted key paths `paths` (missing ones are fine)."""
+    out = json.loads(json.dumps(data))
+    for path in paths:
+        *parents, last = path.split(".")
+        node = out
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return out

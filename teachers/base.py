@@ -61,14 +61,16 @@ class SamplingParams:
 
 @dataclass(frozen=True)
 class TeacherReply:
-    """What a teacher returned: the text, why it stopped ("stop", "length", ...), token usage
-    and the raw response JSON (never containing credentials)."""
+    """What a teacher returned: the text, why it stopped ("stop", "length", ...), token usage,
+    the raw response JSON (never containing credentials), and how many retries it took (not
+    part of equality: a cached reply took none)."""
 
     text: str
     finish_reason: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
     raw: dict[str, Any] = field(default_factory=dict)
+    retries: int = field(default=0, compare=False)
 
 
 class TeacherError(RuntimeError):

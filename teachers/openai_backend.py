@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import random
@@ -149,7 +150,7 @@ class OpenAITeacher:
                         max_tokens=params.max_tokens,
                         **extra,
                     )
-                return self._reply(response)
+                return dataclasses.replace(self._reply(response), retries=attempt)
             except openai.OpenAIError as exc:
                 if not is_transient(exc) or attempt >= self.max_retries:
                     self._counters["failures"] += 1

@@ -108,7 +108,12 @@ def test_single_image_object_mapper_then_path_tracer():
     assert trajectory.scores["accuracy"] == 1.0 and trajectory.scores["format"] == 1.0
     assert [r.parent for r in trajectory.rendered] == [1, 2]
     assert len(trajectory.image_keys) == 3 and len(bundle.images) == 3
-    assert trajectory.meta["teacher_usage"]["teacher_requests"] == 3
+    assert dict(bundle.usage)["teacher_requests"] == 3
+    logs = trajectory.meta["turn_logs"]
+    assert [len(log["request"]["image_sha256"]) for log in logs] == [1, 2, 3]
+    replies = [log["raw_reply"]["choices"][0]["message"]["content"] for log in logs]
+    assert replies == [turn.raw for turn in trajectory.turns]
+    assert trajectory.meta["teacher_tokens"]["prompt"] == sum(x["prompt_tokens"] for x in logs)
 
 
 def test_new_images_arrive_with_their_pixels():

@@ -1,0 +1,1 @@
+"""Real spatial QA data: sources, format adapters, media loading (see README)."""

@@ -1,0 +1,226 @@
+"""The real-data branch of a stage: read sources, prepare items, roll out the teacher.
+
+Sources -> ReadRecords -> Reshuffle -> Prepare (rejected: unusable media, free-form
+questions; errors: malformed records) -> K jobs per item -> BatchElements -> Rollout (one
+teacher per worker, built in `setup`; trajectories of a batch advance independently; replies
+cached for resume) -> SampleBundles for the stage's judge.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import apache_beam as beam
+
+from drawing.environment import EnvConfig
+from drawing.prompts import Prompts
+from inputs.adapters import InputRecordError, record_key
+from inputs.media import InputRejected, MediaConfig
+from inputs.prepare import PreparedItem, adapt, build_item, load_media, record_id
+from inputs.sources import InputConfig, read_records
+from pipelines.accounting import ProgressLog
+from pipelines.outcomes import ERROR, REJECTED, error_outcome, rejection_outcome
+from rollout.assemble import build_teacher_sample
+from rollout.cache import ReplyCache
+from rollout.conversation import RolloutJob
+from rollout.engine import run_rollouts
+from schemas.records import Provenance
+from teachers.factory import TeacherConfig, build_teacher
+
+_LOG = logging.getLogger(__name__)
+USAGE_COUNTERS = (
+    "teacher_requests",
+    "cache_hits",
+    "prompt_tokens",
+    "completion_tokens",
+    "retries",
+    "teacher_errors",
+)
+
+
+def trajectory_key(item_id: str, sample: int) -> str:
+    return f"{item_id}#{sample}"
+
+
+class ReadRecordsFn(beam.DoFn):
+    """(source index, position, raw record) for every record of one source, in order."""
+
+    def __init__(self, inputs: Sequence[InputConfig]) -> None:
+        self.inputs = tuple(inputs)
+
+    def process(self, index: int) -> Iterator[tuple[int, int, Any]]:
+        config = self.inputs[index]
+        _LOG.warning("reading %s:%s as subset %s", config.kind, config.path, config.subset)
+        for position, record in read_records(config):
+            yield index, position, record
+
+
+class PrepareItemFn(beam.DoFn):
+    """A raw record -> a PreparedItem, or K rejections (unusable media, free-form question) or
+    K error records (a malformed record), one per trajectory it would have made."""
+
+    def __init__(
+        self, stage: str, inputs: Sequence[InputConfig], media: MediaConfig, samples: int
+    ) -> None:
+        self.stage = stage
+        self.inputs = tuple(inputs)
+        self.media = media
+        self.samples = samples
+
+    def setup(self) -> None:
+        self.progress = ProgressLog(f"{self.stage}: real-data items prepared")
+
+    def process(self, element: tuple[int, int, Any]) -> Iterator[Any]:
+        index, position, record = element
+        config = self.inputs[index]
+        subset = config.subset
+        item_id = record_key(config.record_format, record, record_id(subset, position))
+        try:
+            source = adapt(config, position, record)
+            images, refs = load_media(source, config.root, self.media)
+            item = build_item(config, source, refs)
+        except InputRejected as exc:
+            beam.metrics.Metrics.counter(self.stage, f"input_rejected_{exc.reason}").inc()
+            for s in range(self.samples):
+                key = trajectory_key(item_id, s)
+                yield beam.pvalue.TaggedOutput(
+                    REJECTED, rejection_outcome(self.stage, subset, key, exc.reason, exc.detail)
+                )
+            return
+        except (InputRecordError, ValueError, OSError) as exc:
+            beam.metrics.Metrics.counter(self.stage, "input_errors").inc()
+            for s in range(self.samples):
+                key = trajectory_key(item_id, s)
+                yield beam.pvalue.TaggedOutput(
+                    ERROR, error_outcome(self.stage, subset, key, "prepare", exc)
+                )
+            return
+        self.progress.tick()
+        yield PreparedItem(subset, item, tuple(images), tuple(refs))
+
+
+class RolloutFn(beam.DoFn):
+    """Rolls out a batch of (item, sample index) jobs against the teacher and assembles each
+    finished trajectory; the teacher (and a vLLM engine) is built once per worker."""
+
+    def __init__(
+        self,
+        stage: str,
+        teacher: TeacherConfig,
+        cache: str,
+        provenance: Provenance,
+        seed: int,
+        max_images: int,
+        prompts_dir: str,
+    ) -> None:
+        self.stage = stage
+        self.teacher_config = teacher
+        self.cache_location = cache
+        self.provenance = provenance
+        self.seed = seed
+        self.max_images = max_images
+        self.prompts_dir = prompts_dir
+
+    def setup(self) -> None:
+        for name in ("httpx", "httpx2", "openai"):  # one INFO line per request otherwise
+            logging.getLogger(name).setLevel(logging.WARNING)
+        self.teacher = build_teacher(self.teacher_config, self.max_images)
+        self.cache = ReplyCache(self.cache_location)
+        self.prompts = Prompts.load(self.prompts_dir or None)
+        self.env_config = EnvConfig(self.teacher_config.max_calls, self.max_images)
+        self.params = self.teacher_config.sampling(self.seed)
+        self.progress = ProgressLog(f"{self.stage}: teacher trajectories")
+
+    def teardown(self) -> None:
+        shutdown = getattr(getattr(self, "teacher", None), "shutdown", None)
+        if shutdown is not None:
+            shutdown()
+
+    def _job(self, prepared: PreparedItem, sample: int) -> RolloutJob:
+        item = prepared.item
+        sizes = [image.size for image in prepared.images]
+        system = self.prompts.system(*sizes[0], self.env_config.max_calls)
+        user = self.prompts.question(item.question, item.options, item.question_type, sizes)
+        return RolloutJob(trajectory_key(item.id, sample), prepared.images, system, user, sample)
+
+    def process(self, batch: Sequence[tuple[PreparedItem, int]]) -> Iterator[Any]:
+        jobs = [self._job(prepared, sample) for prepared, sample in batch]
+        records = run_rollouts(
+            jobs,
+            self.teacher,
+            self.params,
+            self.env_config,
+            self.prompts,
+            self.cache,
+            max_concurrent_trajectories=max(1, len(jobs)),
+        )
+        for record, (prepared, _) in zip(records, batch, strict=True):
+            for name in USAGE_COUNTERS:
+                if record.usage.get(name):
+                    beam.metrics.Metrics.counter(self.stage, name).inc(record.usage[name])
+            try:
+                bundle = build_teacher_sample(
+                    record,
+                    prepared.item,
+                    prepared.subset,
+                    self.provenance,
+                    meta={"source_media": list(prepared.media)},
+                )
+            except ValueError as exc:
+                yield beam.pvalue.TaggedOutput(
+                    ERROR, error_outcome(self.stage, prepared.subset, record.key, "assemble", exc)
+                )
+                continue
+            self.progress.tick()
+            yield bundle
+
+
+def expand_samples(prepared: PreparedItem, samples: int) -> Iterator[tuple[PreparedItem, int]]:
+    for s in range(samples):
+        yield prepared, s
+
+
+def build_real_data(
+    p: beam.Pipeline,
+    stage: str,
+    inputs: Sequence[InputConfig],
+    media: MediaConfig,
+    teacher: TeacherConfig,
+    cache: str,
+    provenance: Provenance,
+    seed: int,
+    max_images: int,
+    prompts_dir: str,
+) -> tuple[beam.PCollection, beam.PCollection, beam.PCollection, beam.PCollection]:
+    """Wire the branch into `p`: (subset name per expected trajectory, for input counting;
+    SampleBundles to judge; rejected outcomes; error outcomes)."""
+    samples = teacher.samples_per_item
+    subsets = [config.subset for config in inputs]
+    raw = (
+        p
+        | "Sources" >> beam.Create(list(range(len(inputs))))
+        | "ReadRecords" >> beam.ParDo(ReadRecordsFn(inputs))
+        | "SpreadRecords" >> beam.Reshuffle()
+    )
+    expected = raw | "ExpectedTrajectories" >> beam.FlatMap(
+        lambda e, k=samples, names=subsets: [names[e[0]]] * k
+    )
+    prepared = raw | "Prepare" >> beam.ParDo(
+        PrepareItemFn(stage, inputs, media, samples)
+    ).with_outputs(REJECTED, ERROR, main="items")
+    rolled = (
+        prepared.items
+        | "Samples" >> beam.FlatMap(expand_samples, samples)
+        # Fixed-size batches (the last one of a bundle may be smaller): trajectories of one
+        # batch advance independently, so a bigger batch keeps more requests in flight.
+        | "Batch"
+        >> beam.BatchElements(min_batch_size=teacher.batch_size, max_batch_size=teacher.batch_size)
+        | "Rollout"
+        >> beam.ParDo(
+            RolloutFn(stage, teacher, cache, provenance, seed, max_images, prompts_dir)
+        ).with_outputs(ERROR, main="bundles")
+    )
+    errors = (prepared[ERROR], rolled[ERROR]) | "RealDataErrors" >> beam.Flatten()
+    return expected, rolled.bundles, prepared[REJECTED], errors

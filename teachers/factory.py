@@ -1,0 +1,118 @@
+"""The teacher part of a stage config, and building the teacher it names on a worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from teachers.base import SamplingParams, Teacher
+
+TEACHER_KINDS = ("", "openai", "vllm")
+# Settings that change how replies are fetched, never what they are: a run may resume with
+# other values (a server restarted on another port), and they stay out of the config hash.
+OPERATIONAL_KEYS = (
+    "endpoint",
+    "api_key_env",
+    "timeout_s",
+    "max_retries",
+    "max_in_flight",
+    "batch_size",
+    "cache",
+)
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """Which teacher VLM rolls out trajectories on real data, and how.
+
+    kind: "" (none: real-data inputs are skipped, with a note), `openai` (any OpenAI-compatible
+      server: `vllm serve`, SGLang, hosted APIs) or `vllm` (the in-process `vllm.LLM` engine,
+      loaded once per worker).
+    model: the served model name (openai) or a local path / hub name (vllm).
+    endpoint: the server's base URL, e.g. http://127.0.0.1:8000/v1 (openai).
+    api_key_env: the environment variable holding the API key (openai); the key itself is
+      never part of a config, a log or an output.
+    samples_per_item: trajectories per question (K), each with its own derived seed.
+    max_calls: the turn budget per trajectory, the final answer included (SPEC §1).
+    max_in_flight: requests in flight per worker (openai).
+    batch_size: trajectories a worker rolls out together; they advance independently, so this
+      bounds how many are open at once and how many requests a vLLM batch can hold.
+    cache: where teacher replies are cached for resume (a folder or gs:// / s3:// URI);
+      default `<output>/cache/teacher`.
+    tensor_parallel_size, dtype, max_model_len, gpu_memory_utilization, enforce_eager,
+    engine_args: passed to `vllm.LLM` (vllm); its per-prompt image limit is the stage's
+    `max_images`.
+    """
+
+    kind: str = ""
+    model: str = ""
+    endpoint: str = ""
+    api_key_env: str = "OPENAI_API_KEY"
+    samples_per_item: int = 1
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_tokens: int = 1024
+    max_calls: int = 10
+    timeout_s: float = 120.0
+    max_retries: int = 5
+    max_in_flight: int = 64
+    batch_size: int = 64
+    cache: str = ""
+    tensor_parallel_size: int = 1
+    dtype: str = "auto"
+    max_model_len: int = 0
+    gpu_memory_utilization: float = 0.9
+    enforce_eager: bool = False
+    engine_args: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in TEACHER_KINDS:
+            raise ValueError(f"teacher kind {self.kind!r} is not one of openai, vllm")
+        if self.kind and not self.model:
+            raise ValueError(f"teacher {self.kind} needs a model (--teacher-model)")
+        if self.kind == "openai" and not self.endpoint:
+            raise ValueError("teacher openai needs an endpoint (--teacher-endpoint URL)")
+        for key in ("samples_per_item", "max_calls", "max_in_flight", "batch_size"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"teacher {key} must be >= 1, got {getattr(self, key)}")
+        self.sampling()  # validates temperature, top_p, max_tokens
+
+    def sampling(self, seed: int | None = None) -> SamplingParams:
+        return SamplingParams(self.temperature, self.top_p, self.max_tokens, seed)
+
+    @property
+    def producer(self) -> str:
+        return f"teacher:{self.kind}:{self.model}"
+
+
+def build_teacher(config: TeacherConfig, max_images: int = 42) -> Teacher:
+    """The teacher `config` names, ready to use (the vLLM engine is loaded here, so call this
+    from a DoFn's `setup`). Raises ValueError when no teacher is configured."""
+    if config.kind == "openai":
+        from teachers.openai_backend import OpenAITeacher
+
+        return OpenAITeacher(
+            config.endpoint,
+            config.model,
+            api_key_env=config.api_key_env,
+            timeout_s=config.timeout_s,
+            max_retries=config.max_retries,
+            max_in_flight=config.max_in_flight,
+        )
+    if config.kind == "vllm":
+        from teachers.vllm_backend import VLLMTeacher
+
+        teacher = VLLMTeacher(
+            config.model,
+            tensor_parallel_size=config.tensor_parallel_size,
+            dtype=config.dtype,
+            max_model_len=config.max_model_len or None,
+            max_images_per_prompt=max_images,
+            gpu_memory_utilization=config.gpu_memory_utilization,
+            enforce_eager=config.enforce_eager,
+            max_batch=config.batch_size,
+            engine_kwargs=dict(config.engine_args),
+        )
+        teacher.load()
+        return teacher
+    raise ValueError("no teacher configured (teacher.kind is empty)")
