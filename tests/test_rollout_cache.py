@@ -2,7 +2,7 @@
 
 import dataclasses
 
-from rollout.cache import LocalBlobStore, ReplyCache, cache_key
+from rollout.cache import FileSystemsBlobStore, LocalBlobStore, ReplyCache, cache_key, open_store
 from teachers.base import ChatMessage, SamplingParams, TeacherReply
 
 MESSAGES = [ChatMessage("system", "s"), ChatMessage("user", "<image> q", (b"\x89PNG-a",))]
@@ -72,3 +72,15 @@ def test_any_blob_store_plugs_in():
     cache = ReplyCache(store)
     cache.put("k", REPLY)
     assert cache.get("k") == REPLY and list(store.blobs) == ["k.json"]
+
+
+def test_filesystems_store_round_trip(tmp_path):
+    """The store used for gs:// and s3:// caches, exercised through Beam's FileSystems on a
+    local path (the same calls; only the backend differs)."""
+    cache = ReplyCache(FileSystemsBlobStore(str(tmp_path / "cache")))
+    assert cache.get("ab12") is None
+    cache.put("ab12", REPLY)
+    assert (tmp_path / "cache/ab/ab12.json").is_file()
+    assert ReplyCache(FileSystemsBlobStore(str(tmp_path / "cache"))).get("ab12") == REPLY
+    assert isinstance(open_store("gs://bucket/cache"), FileSystemsBlobStore)
+    assert isinstance(open_store(tmp_path), LocalBlobStore)
