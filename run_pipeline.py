@@ -14,7 +14,7 @@ from typing import Any
 
 from inputs.sources import SourceError, parse_input
 from pipelines.stages import STAGES, OutputExistsError, format_summary
-from schemas.config import ConfigError, build_config, config_to_dict, merge_overrides
+from schemas.config import ConfigError, build_config, config_to_dict
 
 DESCRIPTION = """\
 Generate drawing-to-reason training data with Apache Beam.
@@ -148,6 +148,17 @@ def load_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
+def merge_dicts(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `overrides` applied; nested mappings merge key by key."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_dicts(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def split_beam_args(unknown: Sequence[str]) -> list[str]:
     """Beam's flags use underscores; a dashed unknown flag is a typo of ours, not Beam's."""
     for arg in unknown:
@@ -170,7 +181,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         beam_argv = split_beam_args(unknown)
         data = load_config_file(args.config) if args.config else {}
-        config = build_config(stage.config_class, data)
         overrides: dict[str, Any] = {"num_samples": args.num_samples, "seed": args.seed}
         overrides = {k: v for k, v in overrides.items() if v is not None}
         if args.input:
@@ -182,7 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         if teacher:
             overrides["teacher"] = teacher
-        config = merge_overrides(stage.config_class, config, overrides)
+        # Command-line values go into the file's keys before the config is built and checked.
+        config = build_config(stage.config_class, merge_dicts(data, overrides))
     except (ConfigError, OSError, ValueError) as exc:
         parser.error(str(exc))
     logging.info("stage %s -> %s", stage.name, args.output)

@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from PIL import Image
+
 from drawing.environment import EnvConfig, run_replies
 from drawing.images import encode_png, image_key
 from drawing.prompts import Prompts
@@ -98,3 +100,39 @@ def build_oracle_sample(
     trajectory = dataclasses.replace(trajectory, scores=score_trajectory(trajectory))
     unique = dict(zip(keys, encoded, strict=True))
     return SampleBundle(trajectory=trajectory, images=tuple(unique.items()))
+
+
+@dataclass(frozen=True)
+class GeneratedQuestion:
+    """A generated question without its trace (for RL pools and policy sampling): the item
+    (image references are the content keys of `pngs`), the input images, their PNG bytes,
+    and the call budget its kind of sample is run with."""
+
+    item: QAItem
+    images: tuple[Image.Image, ...]
+    pngs: tuple[bytes, ...]
+    max_calls: int
+
+
+def generate_question(
+    subset: str, index: int, run_seed: int, generator_config: Any, license: str = "apache-2.0"
+) -> GeneratedQuestion:
+    """Question `index` of `subset`: the same question, images and id `build_oracle_sample`
+    makes for that index and seed, without running its trace."""
+    sid = sample_id(subset, index)
+    _, generate = get_generator(subset)
+    sample = generate(sid, sample_rng(run_seed, sid), generator_config)
+    pngs = tuple(encode_png(image) for image in sample.images)
+    item = QAItem(
+        id=sid,
+        images=tuple(image_key(png) for png in pngs),
+        question=sample.question,
+        question_type=sample.question_type,
+        answer=sample.answer,
+        options=sample.options,
+        data_type=sample.data_type,
+        grid_size=sample.grid_size,
+        source=f"generated:{subset}",
+        license=license,
+    )
+    return GeneratedQuestion(item, tuple(sample.images), pngs, sample.max_calls)

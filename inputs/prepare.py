@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image
@@ -29,7 +29,7 @@ class PreparedItem:
     item: QAItem
     images: tuple[Image.Image, ...]
     media: tuple[str, ...] = ()
-    meta: dict[str, Any] = field(default_factory=dict)
+    max_calls: int = 0  # the turn budget of this kind of question; 0: the teacher's default
 
 
 def record_id(subset: str, position: int) -> str:

@@ -97,15 +97,19 @@ class ColdStartConfig:
         return config if config is not None else GENERATORS[subset][0]()
 
     def allocation(self) -> dict[str, int]:
-        """Samples per subset: `num_samples` split by `mix` (largest remainder, stable order)."""
-        names = sorted(n for n, w in self.mix.items() if w > 0)
-        total = sum(self.mix[n] for n in names)
-        exact = {n: self.num_samples * self.mix[n] / total for n in names}
-        counts = {n: int(exact[n]) for n in names}
-        left = self.num_samples - sum(counts.values())
-        for n in sorted(names, key=lambda n: (-(exact[n] - counts[n]), n))[:left]:
-            counts[n] += 1
-        return counts
+        return allocate(self.num_samples, self.mix)
+
+
+def allocate(num_samples: int, mix: dict[str, float]) -> dict[str, int]:
+    """Samples per subset: `num_samples` split by `mix` (largest remainder, stable order)."""
+    names = sorted(n for n, w in mix.items() if w > 0)
+    total = sum(mix[n] for n in names)
+    exact = {n: num_samples * mix[n] / total for n in names}
+    counts = {n: int(exact[n]) for n in names}
+    left = num_samples - sum(counts.values())
+    for n in sorted(names, key=lambda n: (-(exact[n] - counts[n]), n))[:left]:
+        counts[n] += 1
+    return counts
 
 
 def work_chunks(config: ColdStartConfig) -> list[tuple[str, int, int]]:

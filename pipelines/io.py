@@ -107,3 +107,29 @@ class WriteSortedJsonl(beam.PTransform):
             | "GroupByFile" >> beam.GroupByKey()
             | "WriteFile" >> beam.ParDo(WriteSortedLinesFn(self.root))
         )
+
+
+class WriteParquetFn(beam.DoFn):
+    """Writes one Parquet file per key from (id, record) pairs sorted by id, through
+    `datasets` so the file carries Hugging Face feature metadata (`Image()` columns load as
+    images). `features` is a `datasets.Features`; image columns hold {"bytes", "path"}."""
+
+    def __init__(self, root: str, features: Any) -> None:
+        self.root = root
+        self.features = features
+
+    def process(self, element: tuple[str, Iterable[tuple[str, dict]]]) -> Iterable[str]:
+        import os
+        import tempfile
+
+        import datasets
+
+        relpath, records = element
+        rows = [record for _, record in sorted(records, key=lambda kv: kv[0])]
+        dataset = datasets.Dataset.from_list(rows, features=self.features)
+        with tempfile.TemporaryDirectory() as tmp:
+            local = os.path.join(tmp, "part.parquet")
+            dataset.to_parquet(local)
+            with open(local, "rb") as handle:
+                write_bytes(join(self.root, relpath), handle.read())
+        yield relpath

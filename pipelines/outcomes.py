@@ -31,6 +31,7 @@ class Outcome:
     reflections: tuple[str, ...] = ()
     usage: tuple[tuple[str, int], ...] = ()  # teacher usage of the trajectory, summed in metrics
     record_line: str = ""  # a kept teacher trajectory's full record, for trajectories/
+    extra_keys: tuple[str, ...] = ()  # more stat keys to count, e.g. "pass_rate|<subset>|0.5"
 
     def record_relpath(self) -> str:
         """Where a kept teacher trajectory's full record goes."""
@@ -48,8 +49,8 @@ class Outcome:
 
 
 def stat_keys(outcome: Outcome) -> list[str]:
-    keys = [f"{outcome.status}|{outcome.subset}|{outcome.reason}"]
-    if outcome.status == KEPT:
+    keys = [f"{outcome.status}|{outcome.subset}|{outcome.reason}", *outcome.extra_keys]
+    if outcome.status == KEPT and outcome.turns:
         keys.append(f"turns|{outcome.subset}|{outcome.turns}")
         keys += [f"reflection|{outcome.subset}|{kind}" for kind in sorted(set(outcome.reflections))]
         if outcome.reflections:
@@ -95,6 +96,8 @@ def build_metrics(stage: str, counts: dict[str, int], inputs: dict[str, int]) ->
             entry["reflection"][detail] = n
         elif kind == "reflective":
             entry["reflective_kept"] = n
+        elif kind == "pass_rate":
+            entry.setdefault("pass_rate", {})[detail] = n
         elif kind == "usage":
             entry.setdefault("teacher_usage", {})[detail] = n
             usage[detail] += n

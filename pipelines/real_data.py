@@ -44,6 +44,12 @@ def trajectory_key(item_id: str, sample: int) -> str:
     return f"{item_id}#{sample}"
 
 
+def unit_key(item_id: str, unit: int, per_sample: bool) -> str:
+    """The outcome id of unit `unit` of a question: `<id>#<sample>` when a question stands for
+    sampled trajectories, the question id itself when it stands for one record (RL)."""
+    return trajectory_key(item_id, unit) if per_sample else item_id
+
+
 class ReadRecordsFn(beam.DoFn):
     """(source index, position, raw record) for every record of one source, in order."""
 
@@ -62,12 +68,18 @@ class PrepareItemFn(beam.DoFn):
     K error records (a malformed record), one per trajectory it would have made."""
 
     def __init__(
-        self, stage: str, inputs: Sequence[InputConfig], media: MediaConfig, samples: int
+        self,
+        stage: str,
+        inputs: Sequence[InputConfig],
+        media: MediaConfig,
+        samples: int,
+        per_sample: bool = True,
     ) -> None:
         self.stage = stage
         self.inputs = tuple(inputs)
         self.media = media
         self.samples = samples
+        self.per_sample = per_sample
 
     def setup(self) -> None:
         self.progress = ProgressLog(f"{self.stage}: real-data items prepared")
@@ -84,7 +96,7 @@ class PrepareItemFn(beam.DoFn):
         except InputRejected as exc:
             beam.metrics.Metrics.counter(self.stage, f"input_rejected_{exc.reason}").inc()
             for s in range(self.samples):
-                key = trajectory_key(item_id, s)
+                key = unit_key(item_id, s, self.per_sample)
                 yield beam.pvalue.TaggedOutput(
                     REJECTED, rejection_outcome(self.stage, subset, key, exc.reason, exc.detail)
                 )
@@ -92,7 +104,7 @@ class PrepareItemFn(beam.DoFn):
         except (InputRecordError, ValueError, OSError) as exc:
             beam.metrics.Metrics.counter(self.stage, "input_errors").inc()
             for s in range(self.samples):
-                key = trajectory_key(item_id, s)
+                key = unit_key(item_id, s, self.per_sample)
                 yield beam.pvalue.TaggedOutput(
                     ERROR, error_outcome(self.stage, subset, key, "prepare", exc)
                 )
@@ -140,10 +152,14 @@ class RolloutFn(beam.DoFn):
 
     def _job(self, prepared: PreparedItem, sample: int) -> RolloutJob:
         item = prepared.item
+        env_config = self.env_config
+        if prepared.max_calls:  # e.g. mazes run with their own budget
+            env_config = EnvConfig(prepared.max_calls, self.max_images)
         sizes = [image.size for image in prepared.images]
-        system = self.prompts.system(*sizes[0], self.env_config.max_calls)
+        system = self.prompts.system(*sizes[0], env_config.max_calls)
         user = self.prompts.question(item.question, item.options, item.question_type, sizes)
-        return RolloutJob(trajectory_key(item.id, sample), prepared.images, system, user, sample)
+        key = trajectory_key(item.id, sample)
+        return RolloutJob(key, prepared.images, system, user, sample, env_config)
 
     def process(self, batch: Sequence[tuple[PreparedItem, int]]) -> Iterator[Any]:
         jobs = [self._job(prepared, sample) for prepared, sample in batch]
@@ -166,7 +182,7 @@ class RolloutFn(beam.DoFn):
                     prepared.item,
                     prepared.subset,
                     self.provenance,
-                    meta={"source_media": list(prepared.media)},
+                    meta={"question_id": prepared.item.id, "source_media": list(prepared.media)},
                 )
             except ValueError as exc:
                 yield beam.pvalue.TaggedOutput(

@@ -12,8 +12,9 @@ from typing import Any
 
 import apache_beam as beam
 
+from filters.dedup import load_eval_set
 from inputs.sources import check_source
-from pipelines import cold_start
+from pipelines import cold_start, rl_data
 from pipelines.io import exists, join, read_json, write_json
 from pipelines.runner import code_version, pipeline_options, runner_name
 from schemas.config import config_hash, config_to_dict, strip_keys
@@ -54,7 +55,15 @@ def _prepare_output(output: str, stage: str, config_dict: dict, overwrite: bool)
                 )
     if overwrite and "://" not in output:
         # Stale shards of an earlier layout would otherwise sit beside the new ones.
-        for rel in (f"sft/{stage}", f"rejected/{stage}", f"errors/{stage}.jsonl"):
+        stale = (
+            f"sft/{stage}",
+            f"rejected/{stage}",
+            f"errors/{stage}.jsonl",
+            f"trajectories/{stage}",
+            f"rollouts/{stage}",
+            "rl",
+        )
+        for rel in stale:
             path = Path(output) / rel
             if path.is_dir():
                 shutil.rmtree(path)
@@ -62,36 +71,40 @@ def _prepare_output(output: str, stage: str, config_dict: dict, overwrite: bool)
                 path.unlink()
 
 
-def run_cold_start(
-    config: cold_start.ColdStartConfig, output: str, beam_argv: Sequence[str], overwrite: bool
+def _run_stage(
+    stage: str,
+    config: Any,
+    output: str,
+    beam_argv: Sequence[str],
+    overwrite: bool,
+    build: Callable[[beam.Pipeline, Provenance], Any],
 ) -> dict[str, Any]:
-    """Run the cold_start_data stage end to end; returns metrics.json's content."""
+    """Check sources, prepare the output, build and run the pipeline, write config.json and
+    run.json; returns metrics.json's content."""
     config_dict = config_to_dict(config)
     version = code_version()
     if config.uses_teacher:
         for source in config.inputs:
             check_source(source)
-    _prepare_output(output, cold_start.STAGE, config_dict, overwrite)
+    _prepare_output(output, stage, config_dict, overwrite)
+    digest = config_hash(config, RESUMABLE_KEYS)
     write_json(
         join(output, "config.json"),
         {
-            "stage": cold_start.STAGE,
+            "stage": stage,
             "config": config_dict,
-            "config_hash": config_hash(config, RESUMABLE_KEYS),
+            "config_hash": digest,
             "seed": config.seed,
             "code_version": version,
         },
     )
     provenance = Provenance(
-        producer="generator",
-        config_hash=config_hash(config, RESUMABLE_KEYS),
-        seed=config.seed,
-        code_version=version,
+        producer="generator", config_hash=digest, seed=config.seed, code_version=version
     )
     options = pipeline_options(beam_argv)
     start = time.monotonic()
     with beam.Pipeline(options=options) as p:
-        cold_start.build_pipeline(p, config, output, provenance)
+        build(p, provenance)
     result = p.result if hasattr(p, "result") else None
     elapsed = time.monotonic() - start
     metrics = read_json(join(output, "metrics.json"))
@@ -105,7 +118,7 @@ def run_cold_start(
     write_json(
         join(output, "run.json"),
         {
-            "stage": cold_start.STAGE,
+            "stage": stage,
             "runner": runner_name(options),
             "beam_options": options.get_all_options(drop_default=True),
             "elapsed_s": round(elapsed, 2),
@@ -114,6 +127,31 @@ def run_cold_start(
     )
     metrics["elapsed_s"] = round(elapsed, 2)
     return metrics
+
+
+def run_cold_start(
+    config: cold_start.ColdStartConfig, output: str, beam_argv: Sequence[str], overwrite: bool
+) -> dict[str, Any]:
+    """Run the cold_start_data stage end to end; returns metrics.json's content."""
+
+    def build(p: beam.Pipeline, provenance: Provenance) -> None:
+        cold_start.build_pipeline(p, config, output, provenance)
+
+    return _run_stage(cold_start.STAGE, config, output, beam_argv, overwrite, build)
+
+
+def run_rl_data(
+    config: rl_data.RLDataConfig, output: str, beam_argv: Sequence[str], overwrite: bool
+) -> dict[str, Any]:
+    """Run the rl_data stage end to end; returns metrics.json's content."""
+    eval_set = load_eval_set(
+        config.dedup.eval_sets, config.dedup.max_distance, config.dedup.min_words
+    )
+
+    def build(p: beam.Pipeline, provenance: Provenance) -> None:
+        rl_data.build_pipeline(p, config, output, provenance, eval_set, config.teacher.cache or "")
+
+    return _run_stage(rl_data.STAGE, config, output, beam_argv, overwrite, build)
 
 
 STAGES: dict[str, Stage] = {
@@ -128,6 +166,18 @@ STAGES: dict[str, Stage] = {
         config_class=cold_start.ColdStartConfig,
         run=run_cold_start,
     ),
+    "rl_data": Stage(
+        name="rl_data",
+        summary=(
+            "RL shards, one record per question (ViLaSR and EasyR1 keys, grid_size always "
+            "present), from generated mazes/scenes and --input sources: dedup and "
+            "decontamination (dedup.eval_sets), optional pass-rate filter over K policy "
+            "samples (pass_rate.enabled with --teacher), JSONL with relative image paths plus "
+            "Parquet with embedded images."
+        ),
+        config_class=rl_data.RLDataConfig,
+        run=run_rl_data,
+    ),
 }
 
 
@@ -141,10 +191,10 @@ def format_summary(metrics: dict[str, Any]) -> str:
     for reason, n in metrics["rejected"].items():
         lines.append(f"  rejected {reason}: {n}")
     for subset, entry in metrics["subsets"].items():
-        lines.append(
-            f"  subset {subset}: input {entry['input']} kept {entry['kept']} "
-            f"reflective {entry['reflective_rate']:.0%} of kept"
-        )
+        line = f"  subset {subset}: input {entry['input']} kept {entry['kept']}"
+        if entry["turns"]:  # trajectories, not RL questions
+            line += f" reflective {entry['reflective_rate']:.0%} of kept"
+        lines.append(line)
     usage = metrics.get("teacher_usage")
     if usage:
         lines.append("  teacher: " + "  ".join(f"{name} {usage[name]}" for name in sorted(usage)))

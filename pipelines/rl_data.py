@@ -1,0 +1,360 @@
+"""The rl_data stage: RL shards (one record per question) from generated and real questions.
+
+Questions (generated mazes/scenes + `--input` sources) -> dedup and decontamination ->
+optionally a pass-rate filter over K policy samples (drop questions every sample gets right or
+every sample gets wrong) -> `rl/<subset>.jsonl` (relative image paths) and
+`rl/<subset>.parquet` (embedded images, Hugging Face features), images, rejected with reasons,
+metrics. Multiple choice and numerical questions only (free-form ones are rejected at input).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import apache_beam as beam
+
+from drawing.images import encode_png, image_key
+from filters.dedup import EvalSet
+from generators.maze import MazeConfig
+from generators.registry import GENERATORS
+from generators.scenes import SceneConfig
+from inputs.media import MediaConfig
+from inputs.prepare import PreparedItem
+from inputs.sources import InputConfig
+from pipelines.accounting import CountOutcomesFn
+from pipelines.cold_start import allocate
+from pipelines.io import WriteImages, WriteParquetFn, WriteSortedJsonl, join, write_json
+from pipelines.outcomes import ERROR, KEPT, REJECTED, Outcome, build_metrics, rejection_outcome
+from pipelines.pool import DedupConfig, DropDuplicates, build_pool
+from pipelines.real_data import RolloutFn, expand_samples
+from schemas.records import Provenance, to_json
+from schemas.rl import RLKeys, to_rl_record
+from schemas.sharegpt import image_path
+from teachers.factory import TeacherConfig
+
+STAGE = "rl_data"
+
+
+@dataclass(frozen=True)
+class PassRateConfig:
+    """Difficulty filtering by pass rate over `samples` policy samples per question: a sample
+    is right when its accuracy reaches `correct_at` (numerical answers score by MRA); a
+    question is kept iff min_rate < pass rate < max_rate (the defaults drop exactly the
+    questions every sample gets wrong and those every sample gets right). Samples that end in
+    `teacher_error` do not count; a question with no counted sample is rejected
+    `no_valid_samples`."""
+
+    enabled: bool = False
+    samples: int = 8
+    correct_at: float = 0.5
+    min_rate: float = 0.0
+    max_rate: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.samples < 1:
+            raise ValueError(f"pass_rate samples must be >= 1, got {self.samples}")
+        if not 0.0 <= self.min_rate < self.max_rate <= 1.0:
+            raise ValueError("pass_rate needs 0 <= min_rate < max_rate <= 1")
+
+    def verdict(self, right: int, counted: int) -> str:
+        """ "" to keep, else the rejection reason."""
+        if counted == 0:
+            return "no_valid_samples"
+        rate = right / counted
+        if rate <= self.min_rate:
+            return "too_hard"
+        if rate >= self.max_rate:
+            return "too_easy"
+        return ""
+
+
+@dataclass(frozen=True)
+class RLDataConfig:
+    """Configuration of the rl_data stage (every key can be set in --config)."""
+
+    num_samples: int = 400  # generated questions across subsets, before dedup
+    seed: int = 0
+    mix: dict[str, float] = field(default_factory=lambda: {"maze": 0.5, "scenes": 0.5})
+    maze: MazeConfig = field(default_factory=MazeConfig)
+    scenes: SceneConfig = field(default_factory=SceneConfig)
+    inputs: tuple[InputConfig, ...] = ()
+    media: MediaConfig = field(default_factory=MediaConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)  # the policy, for pass rates
+    pass_rate: PassRateConfig = field(default_factory=PassRateConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    keys: RLKeys = field(default_factory=RLKeys)
+    max_images: int = 42
+    prompts_dir: str = ""
+    shards_per_subset: int = 1
+
+    def __post_init__(self) -> None:
+        if self.num_samples < 0:
+            raise ValueError(f"num_samples must be >= 0, got {self.num_samples}")
+        if self.num_samples and (not self.mix or not sum(self.mix.values())):
+            raise ValueError(f"mix needs positive weights, got {self.mix}")
+        for name in self.mix:
+            if name not in GENERATORS:
+                raise ValueError(f"mix: unknown subset {name!r}; known: {sorted(GENERATORS)}")
+        if not self.num_samples and not self.inputs:
+            raise ValueError("nothing to do: num_samples is 0 and there are no inputs")
+        if self.pass_rate.enabled and not self.teacher.kind:
+            raise ValueError(
+                "pass_rate needs a policy model to sample: pass --teacher openai|vllm and "
+                "--teacher-model (the cold-start checkpoint)"
+            )
+        if self.shards_per_subset < 1:
+            raise ValueError(f"shards_per_subset must be >= 1, got {self.shards_per_subset}")
+        names = [s.subset for s in self.inputs]
+        for name in names:
+            if names.count(name) > 1 or name in GENERATORS:
+                raise ValueError(f"inputs: subset name {name!r} is used twice or by a generator")
+
+    @property
+    def uses_teacher(self) -> bool:
+        return self.pass_rate.enabled
+
+    def allocation(self) -> dict[str, int]:
+        return allocate(self.num_samples, self.mix) if self.num_samples else {}
+
+    def generator_configs(self) -> dict[str, Any]:
+        return {
+            name: getattr(self, name, None) or GENERATORS[name][0]() for name in self.allocation()
+        }
+
+
+def _shard(relbase: str, item_id: str, shards: int, suffix: str) -> str:
+    if shards <= 1:
+        return f"{relbase}{suffix}"
+    n = int(hashlib.sha256(item_id.encode()).hexdigest(), 16) % shards
+    return f"{relbase}/part-{n:05d}-of-{shards:05d}{suffix}"
+
+
+def parquet_features(keys: RLKeys) -> Any:
+    """Hugging Face features of the Parquet shards: images embedded as `Image()` in the
+    `images` column (or `image_path` when `images` is off); every other column plain."""
+    import datasets
+
+    text = datasets.Value("string")
+    columns: dict[str, Any] = {"id": text}
+    if keys.question:
+        columns[keys.question] = text
+    if keys.problem:
+        columns[keys.problem] = text
+    embedded = keys.images or keys.image_path
+    if keys.image_path and keys.image_path != embedded:
+        columns[keys.image_path] = datasets.List(text)
+    columns[embedded] = datasets.List(datasets.Image())
+    columns[keys.answer] = text
+    columns["question_type"] = text
+    columns["data_type"] = text
+    columns["options"] = datasets.List(text)
+    columns["grid_size"] = datasets.Value("int32")
+    return datasets.Features(columns)
+
+
+class RLRecordFn(beam.DoFn):
+    """(PreparedItem, pass-rate tally or None) -> the kept Outcome with the JSONL record, the
+    images, and the Parquet row with embedded image bytes."""
+
+    def __init__(self, keys: RLKeys, shards: int) -> None:
+        self.keys = keys
+        self.shards = shards
+
+    def process(self, element: tuple[PreparedItem, dict[str, Any] | None]) -> Iterator[Any]:
+        prepared, tally = element
+        pngs = [encode_png(image) for image in prepared.images]
+        names = [image_key(png) for png in pngs]
+        paths = [image_path(name) for name in names]
+        record = to_rl_record(prepared.item, paths, self.keys)
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        extra: tuple[str, ...] = ()
+        usage: tuple[tuple[str, int], ...] = ()
+        if tally is not None:
+            extra = (f"pass_rate|{prepared.subset}|{tally['rate']:.3f}",)
+            usage = tuple(sorted(tally["usage"].items()))
+        yield Outcome(
+            KEPT, STAGE, prepared.subset, prepared.item.id, line, extra_keys=extra, usage=usage
+        )
+        for name, png in zip(names, pngs, strict=True):
+            yield beam.pvalue.TaggedOutput("images", (name, png))
+        row = dict(record)
+        embedded = self.keys.images or self.keys.image_path
+        row[embedded] = [
+            {"bytes": png, "path": path} for png, path in zip(pngs, paths, strict=True)
+        ]
+        relpath = _shard(f"rl/{prepared.subset}", prepared.item.id, self.shards, ".parquet")
+        yield beam.pvalue.TaggedOutput("parquet", (relpath, (prepared.item.id, row)))
+
+
+class PassRateDecideFn(beam.DoFn):
+    """Joins a question with its K sample votes and keeps or rejects it."""
+
+    def __init__(self, config: PassRateConfig) -> None:
+        self.config = config
+
+    def process(self, element: tuple[tuple[str, str], dict[str, list]]) -> Iterator[Any]:
+        (subset, item_id), groups = element
+        votes = groups["vote"]
+        right = sum(1 for vote, _ in votes if vote is True)
+        counted = sum(1 for vote, _ in votes if vote is not None)
+        usage: dict[str, int] = {}
+        for _, vote_usage in votes:
+            for name, n in vote_usage:
+                usage[name] = usage.get(name, 0) + n
+        rate = right / counted if counted else 0.0
+        for prepared in groups["item"]:
+            why = self.config.verdict(right, counted)
+            if why:
+                detail = f"{right} of {counted} counted samples right ({len(votes)} sampled)"
+                outcome = rejection_outcome(STAGE, subset, item_id, why, detail)
+                yield beam.pvalue.TaggedOutput(
+                    REJECTED,
+                    Outcome(
+                        outcome.status,
+                        outcome.stage,
+                        outcome.subset,
+                        outcome.sample_id,
+                        outcome.line,
+                        outcome.reason,
+                        extra_keys=(f"pass_rate|{subset}|{rate:.3f}",),
+                        usage=tuple(sorted(usage.items())),
+                    ),
+                )
+            else:
+                yield prepared, {"rate": rate, "usage": usage}
+
+
+def _vote(bundle: Any, correct_at: float) -> tuple[tuple[str, str], tuple[bool | None, tuple]]:
+    trajectory = bundle.trajectory
+    key = (trajectory.subset, trajectory.meta["question_id"])
+    if trajectory.termination == "teacher_error":
+        return key, (None, bundle.usage)
+    return key, (trajectory.scores.get("accuracy", 0.0) >= correct_at, bundle.usage)
+
+
+def build_pipeline(
+    p: beam.Pipeline,
+    config: RLDataConfig,
+    output: str,
+    provenance: Provenance,
+    eval_set: EvalSet | None = None,
+    cache: str = "",
+) -> beam.PCollection:
+    """Wire the stage into `p`; returns the single-element PCollection of the metrics dict."""
+    expected, items, rejected, errors = build_pool(
+        p,
+        STAGE,
+        config.allocation(),
+        config.generator_configs(),
+        config.seed,
+        config.inputs,
+        config.media,
+        units=1,
+        per_sample=False,
+    )
+    rejected_all, errors_all = [rejected], [errors]
+    if config.dedup.enabled:
+        items, dropped = items | "Dedup" >> DropDuplicates(
+            STAGE, config.dedup, eval_set or EvalSet(), units=1, per_sample=False
+        )
+        rejected_all.append(dropped)
+    if config.pass_rate.enabled:
+        teacher = config.teacher
+        rolled = (
+            items
+            | "Samples" >> beam.FlatMap(expand_samples, config.pass_rate.samples)
+            | "Batch"
+            >> beam.BatchElements(
+                min_batch_size=teacher.batch_size, max_batch_size=teacher.batch_size
+            )
+            | "Rollout"
+            >> beam.ParDo(
+                RolloutFn(
+                    STAGE,
+                    teacher,
+                    cache or join(output, "cache", "teacher"),
+                    provenance,
+                    config.seed,
+                    config.max_images,
+                    config.prompts_dir,
+                )
+            ).with_outputs(ERROR, main="bundles")
+        )
+        # Every sampled trajectory is kept, with its images, for audit and reuse.
+        _ = (
+            rolled.bundles
+            | "RolloutLines"
+            >> beam.Map(
+                lambda b: (
+                    f"rollouts/{STAGE}/{b.trajectory.subset}.jsonl",
+                    (b.trajectory.id, to_json(b.trajectory)),
+                )
+            )
+            | "WriteRollouts" >> WriteSortedJsonl(output)
+        )
+        rollout_images = rolled.bundles | "RolloutImages" >> beam.FlatMap(lambda b: b.images)
+        votes = rolled.bundles | "Vote" >> beam.Map(_vote, config.pass_rate.correct_at)
+        failed_votes = rolled[ERROR] | "FailedVote" >> beam.Map(
+            lambda o: ((o.subset, o.sample_id.rsplit("#", 1)[0]), (None, ()))
+        )
+        keyed = items | "KeyItems" >> beam.Map(lambda it: ((it.subset, it.item.id), it))
+        decided = (
+            {"item": keyed, "vote": (votes, failed_votes) | "AllVotes" >> beam.Flatten()}
+            | "JoinVotes" >> beam.CoGroupByKey()
+            | "PassRate"
+            >> beam.ParDo(PassRateDecideFn(config.pass_rate)).with_outputs(REJECTED, main="kept")
+        )
+        to_write = decided.kept
+        rejected_all.append(decided[REJECTED])
+    else:
+        rollout_images = None
+        to_write = items | "NoTally" >> beam.Map(lambda it: (it, None))
+    records = to_write | "RLRecord" >> beam.ParDo(
+        RLRecordFn(config.keys, config.shards_per_subset)
+    ).with_outputs("images", "parquet", main=KEPT)
+    outcomes = (records[KEPT], *rejected_all, *errors_all) | "Outcomes" >> beam.Flatten()
+    shards = config.shards_per_subset
+    _ = (
+        outcomes
+        | "ByFile"
+        >> beam.Map(
+            lambda o: (
+                _shard(f"rl/{o.subset}", o.sample_id, shards, ".jsonl")
+                if o.status == KEPT
+                else o.relpath(shards),
+                (o.sample_id, o.line),
+            )
+        )
+        | "WriteJsonl" >> WriteSortedJsonl(output)
+    )
+    images = [records["images"]] if rollout_images is None else [records["images"], rollout_images]
+    _ = images | "AllImages" >> beam.Flatten() | "WriteImages" >> WriteImages(output)
+    _ = (
+        records["parquet"]
+        | "GroupParquet" >> beam.GroupByKey()
+        | "WriteParquet" >> beam.ParDo(WriteParquetFn(output, parquet_features(config.keys)))
+    )
+    inputs = (
+        expected
+        | "CountInputs" >> beam.combiners.Count.PerElement()
+        | "InputDict" >> beam.combiners.ToDict()
+    )
+    return (
+        outcomes
+        | "Count" >> beam.CombineGlobally(CountOutcomesFn())
+        | "WriteSummary" >> beam.ParDo(_WriteMetricsFn(output), beam.pvalue.AsSingleton(inputs))
+    )
+
+
+class _WriteMetricsFn(beam.DoFn):
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def process(self, counts: dict[str, int], inputs: dict[str, int]) -> Iterator[dict]:
+        metrics = build_metrics(STAGE, counts, inputs)
+        write_json(join(self.root, "metrics.json"), metrics)
+        yield metrics
