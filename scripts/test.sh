@@ -3,6 +3,8 @@
 #   .venv     the project with its test tools (scripts/setup.sh)
 #   .venv-lf  LLaMA-Factory, for the test that loads our output with its own data loader
 #             (SKIP_LLAMAFACTORY=1 skips building it; that test is then skipped)
+#   .venv-vllm  vLLM on CPU, for tests_vllm/ (a real engine, in-process and as a server);
+#             SKIP_VLLM=1 skips building it and those tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -19,4 +21,11 @@ if [ "${SKIP_LLAMAFACTORY:-0}" != "1" ]; then
   fi
   export LLAMAFACTORY_PYTHON="$PWD/.venv-lf/bin/python"
 fi
+if [ "${SKIP_VLLM:-0}" != "1" ]; then
+  bash scripts/setup_vllm.sh
+fi
 .venv/bin/python -m pytest "$@"
+if [ "${SKIP_VLLM:-0}" != "1" ]; then
+  # A real vLLM engine on CPU (tiny local model), in its own venv (README: "vLLM on CPU").
+  .venv-vllm/bin/python -m pytest tests_vllm
+fi
