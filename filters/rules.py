@@ -132,6 +132,16 @@ def cold_start_filters(min_turns: int = 3, min_accuracy: float = 1.0) -> tuple[F
     )
 
 
+def reflective_filters(min_accuracy: float = 1.0) -> tuple[Filter, ...]:
+    """SPEC §3 reflective rejection sampling: answered, valid format, correct, reflective."""
+    return (
+        TerminationFilter(),
+        FormatFilter(),
+        AnswerFilter(min_accuracy=min_accuracy),
+        ReflectionFilter(),
+    )
+
+
 FILTERS: dict[str, type] = {
     "termination": TerminationFilter,
     "format": FormatFilter,

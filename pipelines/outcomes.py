@@ -96,6 +96,8 @@ def build_metrics(stage: str, counts: dict[str, int], inputs: dict[str, int]) ->
             entry["reflection"][detail] = n
         elif kind == "reflective":
             entry["reflective_kept"] = n
+        elif kind in ("sampled", "sampled_reflective"):
+            entry[kind] = n
         elif kind == "pass_rate":
             entry.setdefault("pass_rate", {})[detail] = n
         elif kind == "usage":
@@ -107,6 +109,10 @@ def build_metrics(stage: str, counts: dict[str, int], inputs: dict[str, int]) ->
         entry["accounted"] = entry["input"] == (
             entry["kept"] + sum(entry["rejected"].values()) + entry["errors"]
         )
+        if "sampled" in entry:  # share of all sampled trajectories that reflected
+            entry["sampled_reflection_rate"] = round(
+                entry.get("sampled_reflective", 0) / entry["sampled"], 4
+            )
         kept = entry["kept"]
         entry["reflective_rate"] = round(entry.get("reflective_kept", 0) / kept, 4) if kept else 0.0
     total_input = sum(inputs.values())
@@ -170,7 +176,8 @@ def judge_trajectory(
 
 
 def is_teacher(trajectory: Trajectory) -> bool:
-    return trajectory.provenance.producer.startswith("teacher:")
+    """Rolled out by a model (a teacher, or the policy in reflective sampling)."""
+    return trajectory.provenance.producer.split(":", 1)[0] in ("teacher", "policy")
 
 
 def rejection_outcome(stage: str, subset: str, sample_id: str, reason: str, detail: str) -> Outcome:

@@ -14,7 +14,7 @@ import apache_beam as beam
 
 from filters.dedup import load_eval_set
 from inputs.sources import check_source
-from pipelines import cold_start, rl_data
+from pipelines import cold_start, reflective, rl_data
 from pipelines.io import exists, join, read_json, write_json
 from pipelines.runner import code_version, pipeline_options, runner_name
 from schemas.config import config_hash, config_to_dict, strip_keys
@@ -154,6 +154,20 @@ def run_rl_data(
     return _run_stage(rl_data.STAGE, config, output, beam_argv, overwrite, build)
 
 
+def run_reflective(
+    config: reflective.ReflectiveConfig, output: str, beam_argv: Sequence[str], overwrite: bool
+) -> dict[str, Any]:
+    """Run the reflective_data stage end to end; returns metrics.json's content."""
+    eval_set = load_eval_set(
+        config.dedup.eval_sets, config.dedup.max_distance, config.dedup.min_words
+    )
+
+    def build(p: beam.Pipeline, provenance: Provenance) -> None:
+        reflective.build_pipeline(p, config, output, provenance, eval_set)
+
+    return _run_stage(reflective.STAGE, config, output, beam_argv, overwrite, build)
+
+
 STAGES: dict[str, Stage] = {
     "cold_start_data": Stage(
         name="cold_start_data",
@@ -165,6 +179,17 @@ STAGES: dict[str, Stage] = {
         ),
         config_class=cold_start.ColdStartConfig,
         run=run_cold_start,
+    ),
+    "reflective_data": Stage(
+        name="reflective_data",
+        summary=(
+            "Reflective rejection sampling: K trajectories per question (generated and "
+            "--input) from a policy model (--teacher, the cold-start checkpoint), kept when "
+            "correct, format-valid and reflective, capped per question, balanced by reflection "
+            "kind and subset, written as sharegpt SFT shards like cold start."
+        ),
+        config_class=reflective.ReflectiveConfig,
+        run=run_reflective,
     ),
     "rl_data": Stage(
         name="rl_data",

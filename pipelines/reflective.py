@@ -1,0 +1,312 @@
+"""The reflective_data stage (SPEC §3, stage 2): reflective rejection sampling.
+
+Questions (generated mazes/scenes + `--input` sources) -> dedup and decontamination -> K
+trajectories per question from a policy model (the cold-start checkpoint, through the same
+teacher back ends) -> keep those that answered correctly in valid format AND reflected (a label
+redrawn on the same image lineage) -> at most `max_per_question` per question, then at most
+`max_per_kind` per (subset, reflection kind) and `max_per_subset` per subset -> SFT shards
+exactly like cold start, every other trajectory rejected with its reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import apache_beam as beam
+
+from filters.dedup import EvalSet
+from filters.rules import reflective_filters
+from filters.scoring import trajectory_reflections
+from generators.maze import MazeConfig
+from generators.oracle import SampleBundle
+from generators.registry import GENERATORS
+from generators.scenes import SceneConfig
+from inputs.media import MediaConfig
+from inputs.sources import InputConfig
+from pipelines.accounting import CountOutcomesFn
+from pipelines.cold_start import allocate
+from pipelines.io import WriteImages, WriteSortedJsonl, join, write_json
+from pipelines.outcomes import (
+    ERROR,
+    KEPT,
+    REJECTED,
+    Outcome,
+    build_metrics,
+    judge_trajectory,
+    rejection_outcome,
+)
+from pipelines.pool import DedupConfig, DropDuplicates, build_pool
+from pipelines.real_data import RolloutFn, expand_samples
+from schemas.records import Provenance
+from schemas.sharegpt import dataset_info
+from teachers.factory import TeacherConfig
+
+STAGE = "reflective"
+
+
+@dataclass(frozen=True)
+class ReflectiveConfig:
+    """Configuration of the reflective_data stage (every key can be set in --config).
+
+    The policy is `teacher` (kind, model, endpoint, ...); `teacher.samples_per_item` is K
+    (default 8). Caps: `max_per_question` kept trajectories per question; `max_per_kind` per
+    (subset, first reflection kind) and `max_per_subset` per subset, 0 for no cap; which ones
+    stay is decided by a hash of the trajectory id, so it is stable across runs.
+    """
+
+    num_samples: int = 200  # generated questions across subsets, before dedup
+    seed: int = 0
+    mix: dict[str, float] = field(default_factory=lambda: {"maze": 0.5, "scenes": 0.5})
+    maze: MazeConfig = field(default_factory=MazeConfig)
+    scenes: SceneConfig = field(default_factory=SceneConfig)
+    inputs: tuple[InputConfig, ...] = ()
+    media: MediaConfig = field(default_factory=MediaConfig)
+    teacher: TeacherConfig = field(default_factory=lambda: TeacherConfig(samples_per_item=8))
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    min_accuracy: float = 1.0
+    max_per_question: int = 2
+    max_per_kind: int = 0
+    max_per_subset: int = 0
+    max_images: int = 42
+    prompts_dir: str = ""
+    shards_per_subset: int = 1
+
+    def __post_init__(self) -> None:
+        if self.num_samples < 0:
+            raise ValueError(f"num_samples must be >= 0, got {self.num_samples}")
+        for name in self.mix:
+            if name not in GENERATORS:
+                raise ValueError(f"mix: unknown subset {name!r}; known: {sorted(GENERATORS)}")
+        if not self.teacher.kind:
+            raise ValueError(
+                "reflective_data samples from a policy model: pass --teacher openai|vllm and "
+                "--teacher-model (the cold-start checkpoint)"
+            )
+        for key in ("max_per_question", "shards_per_subset"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
+        for key in ("max_per_kind", "max_per_subset"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key} must be >= 0 (0: no cap), got {getattr(self, key)}")
+        names = [s.subset for s in self.inputs]
+        for name in names:
+            if names.count(name) > 1 or name in GENERATORS:
+                raise ValueError(f"inputs: subset name {name!r} is used twice or by a generator")
+
+    @property
+    def uses_teacher(self) -> bool:
+        return True
+
+    @property
+    def samples(self) -> int:
+        return self.teacher.samples_per_item
+
+    def allocation(self) -> dict[str, int]:
+        if not self.num_samples:
+            return {}
+        if not self.mix or not sum(self.mix.values()):
+            raise ValueError(f"mix needs positive weights, got {self.mix}")
+        return allocate(self.num_samples, self.mix)
+
+    def generator_configs(self) -> dict[str, Any]:
+        return {
+            name: getattr(self, name, None) or GENERATORS[name][0]() for name in self.allocation()
+        }
+
+
+class JudgeFn(beam.DoFn):
+    """Reflective filters on one sampled trajectory; every trajectory counts as sampled (and
+    as reflective if it reflected, right or wrong) for the stage's reflection rate."""
+
+    def __init__(self, min_accuracy: float) -> None:
+        self.min_accuracy = min_accuracy
+
+    def setup(self) -> None:
+        self.filters = reflective_filters(self.min_accuracy)
+
+    def process(self, bundle: SampleBundle) -> Iterator[Any]:
+        trajectory = bundle.trajectory
+        outcome = judge_trajectory(trajectory, self.filters, STAGE, bundle.usage)
+        extra = [f"sampled|{trajectory.subset}|"]
+        if trajectory_reflections(trajectory):
+            extra.append(f"sampled_reflective|{trajectory.subset}|")
+        outcome = dataclasses.replace(outcome, extra_keys=tuple(extra))
+        if outcome.status == KEPT:
+            yield outcome
+        else:
+            beam.metrics.Metrics.counter(STAGE, f"rejected_{outcome.reason}").inc()
+            yield beam.pvalue.TaggedOutput(REJECTED, outcome)
+        yield from (beam.pvalue.TaggedOutput("images", kv) for kv in bundle.images)
+
+
+def _rank(outcome: Outcome) -> str:
+    return hashlib.sha256(outcome.sample_id.encode()).hexdigest()
+
+
+class CapFn(beam.DoFn):
+    """Keeps the first `cap` outcomes of a group in hash order; rejects the rest as `reason`
+    (the trajectory's full record goes with it, rebuilt from the kept line's record)."""
+
+    def __init__(self, cap: int, reason: str) -> None:
+        self.cap = cap
+        self.reason = reason
+
+    def process(self, element: tuple[Any, Iterable[Outcome]]) -> Iterator[Any]:
+        group, outcomes = element
+        for n, outcome in enumerate(sorted(outcomes, key=_rank)):
+            if n < self.cap:
+                yield outcome
+                continue
+            detail = f"group {group} already has {self.cap} kept"
+            rejected = rejection_outcome(
+                STAGE, outcome.subset, outcome.sample_id, self.reason, detail
+            )
+            yield beam.pvalue.TaggedOutput(
+                REJECTED,
+                dataclasses.replace(
+                    rejected,
+                    line=_with_trajectory(rejected.line, outcome.record_line),
+                    usage=outcome.usage,
+                    extra_keys=outcome.extra_keys,
+                ),
+            )
+
+
+def _with_trajectory(rejection_line: str, record_line: str) -> str:
+    """A Rejection line carrying the full trajectory record, when there is one."""
+    if not record_line:
+        return rejection_line
+    import json
+
+    doc = json.loads(rejection_line)
+    doc["trajectory"] = json.loads(record_line)
+    return json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _cap(
+    kept: beam.PCollection, label: str, key: Any, cap: int, reason: str
+) -> tuple[beam.PCollection, beam.PCollection]:
+    capped = (
+        kept
+        | f"{label}Key" >> beam.Map(lambda o: (key(o), o))
+        | f"{label}Group" >> beam.GroupByKey()
+        | label >> beam.ParDo(CapFn(cap, reason)).with_outputs(REJECTED, main="kept")
+    )
+    return capped.kept, capped[REJECTED]
+
+
+def build_pipeline(
+    p: beam.Pipeline,
+    config: ReflectiveConfig,
+    output: str,
+    provenance: Provenance,
+    eval_set: EvalSet | None = None,
+) -> beam.PCollection:
+    """Wire the stage into `p`; returns the single-element PCollection of the metrics dict."""
+    k = config.samples
+    expected, items, rejected, errors = build_pool(
+        p,
+        STAGE,
+        config.allocation(),
+        config.generator_configs(),
+        config.seed,
+        config.inputs,
+        config.media,
+        units=k,
+        per_sample=True,
+    )
+    rejected_all, errors_all = [rejected], [errors]
+    if config.dedup.enabled:
+        items, dropped = items | "Dedup" >> DropDuplicates(
+            STAGE, config.dedup, eval_set or EvalSet(), units=k, per_sample=True
+        )
+        rejected_all.append(dropped)
+    teacher = config.teacher
+    policy = dataclasses.replace(provenance, producer=f"policy:{teacher.kind}:{teacher.model}")
+    rolled = (
+        items
+        | "Samples" >> beam.FlatMap(expand_samples, k)
+        | "Batch"
+        >> beam.BatchElements(min_batch_size=teacher.batch_size, max_batch_size=teacher.batch_size)
+        | "Rollout"
+        >> beam.ParDo(
+            RolloutFn(
+                STAGE,
+                teacher,
+                teacher.cache or join(output, "cache", "teacher"),
+                policy,
+                config.seed,
+                config.max_images,
+                config.prompts_dir,
+            )
+        ).with_outputs(ERROR, main="bundles")
+    )
+    errors_all.append(rolled[ERROR])
+    judged = rolled.bundles | "Judge" >> beam.ParDo(JudgeFn(config.min_accuracy)).with_outputs(
+        REJECTED, "images", main=KEPT
+    )
+    rejected_all.append(judged[REJECTED])
+    kept, over = _cap(
+        judged[KEPT],
+        "PerQuestion",
+        lambda o: f"{o.subset}/{o.sample_id.rsplit('#', 1)[0]}",
+        config.max_per_question,
+        "question_cap",
+    )
+    rejected_all.append(over)
+    if config.max_per_kind:
+        kept, over = _cap(
+            kept,
+            "PerKind",
+            lambda o: f"{o.subset}/{sorted(o.reflections)[0]}",
+            config.max_per_kind,
+            "balance_cap",
+        )
+        rejected_all.append(over)
+    if config.max_per_subset:
+        kept, over = _cap(
+            kept, "PerSubset", lambda o: o.subset, config.max_per_subset, "subset_cap"
+        )
+        rejected_all.append(over)
+    outcomes = (kept, *rejected_all, *errors_all) | "Outcomes" >> beam.Flatten()
+    shards = config.shards_per_subset
+
+    def file_lines(outcome: Outcome) -> Iterator[tuple[str, tuple[str, str]]]:
+        yield outcome.relpath(shards), (outcome.sample_id, outcome.line)
+        if outcome.status == KEPT and outcome.record_line:
+            yield outcome.record_relpath(), (outcome.sample_id, outcome.record_line)
+
+    _ = outcomes | "ByFile" >> beam.FlatMap(file_lines) | "WriteJsonl" >> WriteSortedJsonl(output)
+    _ = judged["images"] | "WriteImages" >> WriteImages(output)
+    inputs = (
+        expected
+        | "CountInputs" >> beam.combiners.Count.PerElement()
+        | "InputDict" >> beam.combiners.ToDict()
+    )
+    return (
+        outcomes
+        | "Count" >> beam.CombineGlobally(CountOutcomesFn())
+        | "WriteSummary"
+        >> beam.ParDo(_WriteSummaryFn(output, shards), beam.pvalue.AsSingleton(inputs))
+    )
+
+
+class _WriteSummaryFn(beam.DoFn):
+    def __init__(self, root: str, shards: int) -> None:
+        self.root = root
+        self.shards = shards
+
+    def process(self, counts: dict[str, int], inputs: dict[str, int]) -> Iterator[dict]:
+        metrics = build_metrics(STAGE, counts, inputs)
+        write_json(join(self.root, "metrics.json"), metrics)
+        entries = []
+        for subset, entry in metrics["subsets"].items():
+            if entry["kept"]:
+                name = f"{STAGE}/{subset}.jsonl" if self.shards <= 1 else f"{STAGE}/{subset}"
+                entries.append((f"{STAGE}_{subset}", f"sft/{name}"))
+        write_json(join(self.root, "dataset_info.json"), dataset_info(entries))
+        yield metrics
