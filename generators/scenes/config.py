@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FAMILIES: tuple[str, ...] = ("size", "closest", "direction", "count")
+FAMILIES: tuple[str, ...] = (
+    "size",
+    "closest",
+    "direction",
+    "count",
+    "distance",
+    "view_left_of",
+    "appearance_order",
+)
 
 
 @dataclass(frozen=True)
@@ -14,15 +22,21 @@ class SceneConfig:
     image_size: int = 448  # a multiple of 28, so Qwen-style processors keep it unchanged
     min_objects: int = 4
     max_objects: int = 6
-    min_views: int = 2  # for multi-view families
+    min_views: int = 2  # for multi-view families (count, view_left_of)
     max_views: int = 4
+    min_frames: int = 3  # for appearance_order (frames of a camera moving sideways)
+    max_frames: int = 6
     question_mix: tuple[tuple[str, float], ...] = (
-        ("size", 0.3),
-        ("closest", 0.25),
-        ("direction", 0.2),
-        ("count", 0.25),
+        ("size", 0.2),
+        ("closest", 0.17),
+        ("direction", 0.14),
+        ("count", 0.14),
+        ("distance", 0.15),
+        ("view_left_of", 0.1),
+        ("appearance_order", 0.1),
     )
     reflective_share: float = 0.2
+    textured_floor: bool = False  # tiled, coloured floors drawn per seed instead of the plain one
     jitter_px: int = 2
     max_calls: int = 10
 
@@ -40,6 +54,11 @@ class SceneConfig:
             raise ValueError(
                 f"min_views/max_views must satisfy 2 <= min <= max <= 8, got "
                 f"{self.min_views}/{self.max_views}"
+            )
+        if not 3 <= self.min_frames <= self.max_frames <= 8:
+            raise ValueError(
+                f"min_frames/max_frames must satisfy 3 <= min <= max <= 8, got "
+                f"{self.min_frames}/{self.max_frames}"
             )
         for name, weight in self.question_mix:
             if name not in FAMILIES:

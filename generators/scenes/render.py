@@ -26,8 +26,37 @@ def _shade(color: tuple[int, int, int], factor: float) -> tuple[int, int, int]:
     return tuple(min(255, max(0, round(c * factor))) for c in color)  # type: ignore[return-value]
 
 
-def render_scene(objects: Sequence[SceneObject], camera: Camera) -> Image.Image:
-    """An RGB image of the scene as seen by `camera`."""
+FLOOR_PALETTES: tuple[tuple[tuple[int, int, int], tuple[int, int, int]], ...] = (
+    ((196, 186, 168), (176, 164, 144)),  # sand tiles
+    ((170, 128, 90), (140, 100, 66)),  # wood
+    ((178, 180, 184), (140, 142, 148)),  # stone
+    ((200, 200, 196), (120, 124, 128)),  # chequered
+    ((150, 168, 136), (126, 144, 112)),  # moss
+)
+TILES = round(2 * FLOOR_HALF / GRID_STEP)
+
+
+def floor_texture(rng: np.random.Generator) -> tuple[tuple[int, int, int], ...]:
+    """Colours of the floor's TILES x TILES tiles (row-major): a palette from `rng`, a
+    chequer or per-tile variation, so each seed has its own floor and the same one every time."""
+    light, dark = FLOOR_PALETTES[int(rng.integers(len(FLOOR_PALETTES)))]
+    chequer = bool(rng.random() < 0.5)
+    noise = rng.uniform(-0.06, 0.06, size=TILES * TILES)
+    tiles = []
+    for k in range(TILES * TILES):
+        row, col = divmod(k, TILES)
+        base = dark if chequer and (row + col) % 2 else light
+        tiles.append(_shade(base, 1.0 + float(noise[k])))
+    return tuple(tiles)
+
+
+def render_scene(
+    objects: Sequence[SceneObject],
+    camera: Camera,
+    floor: Sequence[tuple[int, int, int]] | None = None,
+) -> Image.Image:
+    """An RGB image of the scene as seen by `camera`; `floor` gives tile colours
+    (floor_texture), else the plain floor."""
     size = camera.size
     image = Image.new("RGB", (size, size), SKY)
     draw = ImageDraw.Draw(image)
@@ -35,6 +64,21 @@ def render_scene(objects: Sequence[SceneObject], camera: Camera) -> Image.Image:
     corners = np.array([(-h, -h, 0), (h, -h, 0), (h, h, 0), (-h, h, 0)], dtype=float)
     uv, _ = camera.project(corners)
     draw.polygon([tuple(p) for p in uv], fill=FLOOR)
+    if floor is not None:
+        for k, color in enumerate(floor):
+            row, col = divmod(k, TILES)
+            x0, y0 = -h + col * GRID_STEP, -h + row * GRID_STEP
+            tile = np.array(
+                [
+                    (x0, y0, 0),
+                    (x0 + GRID_STEP, y0, 0),
+                    (x0 + GRID_STEP, y0 + GRID_STEP, 0),
+                    (x0, y0 + GRID_STEP, 0),
+                ],
+                dtype=float,
+            )
+            tuv, _ = camera.project(tile)
+            draw.polygon([tuple(p) for p in tuv], fill=color)
     for t in np.arange(-h, h + 1e-6, GRID_STEP):
         for a, b in (((t, -h, 0), (t, h, 0)), ((-h, t, 0), (h, t, 0))):
             (p, q), _ = camera.project(np.array([a, b], dtype=float))
@@ -52,7 +96,7 @@ def render_scene(objects: Sequence[SceneObject], camera: Camera) -> Image.Image:
                 ]
             )
         )
-        draw.polygon(_hull(shadow), fill=_shade(FLOOR, 0.8))
+        draw.polygon(_hull(shadow), fill=_shade(floor[0] if floor else FLOOR, 0.8))
         uv, _ = camera.project(obj.points())
         outline = _hull(uv)
         draw.polygon(outline, fill=_shade(color, 0.78), outline=_shade(color, 0.45))

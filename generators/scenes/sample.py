@@ -6,6 +6,7 @@ import numpy as np
 
 from generators.base import GeneratedSample
 from generators.scenes.config import SceneConfig
+from generators.scenes.distance import distance_question
 from generators.scenes.families import (
     NoQuestion,
     closest_question,
@@ -13,10 +14,14 @@ from generators.scenes.families import (
     direction_question,
     size_question,
 )
-from generators.scenes.render import render_scene
-from generators.scenes.world import orbit_camera, sample_objects
+from generators.scenes.frames import appearance_order_question, view_left_of_question
+from generators.scenes.render import floor_texture, render_scene
+from generators.scenes.world import Camera, orbit_camera, sample_objects, truck_camera
 
 MAX_ATTEMPTS = 40
+# Families whose scenes are rarer get more (cheap: nothing is rendered until a question fits).
+ATTEMPTS = {"distance": 250, "appearance_order": 120}
+NO_REFLECTIVE_VARIANT = ("count", "appearance_order")
 
 
 def _pick(rng: np.random.Generator, weighted: tuple[tuple[str, float], ...]) -> str:
@@ -25,41 +30,81 @@ def _pick(rng: np.random.Generator, weighted: tuple[tuple[str, float], ...]) -> 
     return names[int(rng.choice(len(names), p=weights / weights.sum()))]
 
 
+def _cameras(
+    family: str, rng: np.random.Generator, config: SceneConfig
+) -> tuple[list[float], list[float], list[Camera]]:
+    """(orbit angles, sideways offsets, cameras) of the views a family asks about."""
+    start = float(rng.uniform(0, 360))
+    if family == "count":
+        n_views = int(rng.integers(config.min_views, config.max_views + 1))
+        step = float(rng.uniform(25, 50))
+        angles = [start + k * step for k in range(n_views)]
+    elif family == "view_left_of":
+        # 2-4 views far apart around the scene, so left and right swap between some of them
+        # (with more views, left in exactly one of them is rare).
+        n_views = int(rng.integers(min(config.min_views, 4), min(config.max_views, 4) + 1))
+        step = float(rng.uniform(60, max(60.0, 300 / (n_views - 1))))
+        angles = [start + k * step for k in range(n_views)]
+    elif family == "appearance_order":
+        n_frames = int(rng.integers(config.min_frames, config.max_frames + 1))
+        # Slide from where few objects are in view across the scene: objects come into view
+        # one after another from the side the camera moves towards.
+        first = float(rng.uniform(120, 160))
+        last = first - float(rng.uniform(110, 160))
+        side = 1 if rng.random() < 0.5 else -1
+        offsets = [round(side * float(v), 3) for v in np.linspace(-first, -last, n_frames)]
+        start = round(start, 3)
+        cameras = [truck_camera(start, config.image_size, o) for o in offsets]
+        return [start] * n_frames, offsets, cameras
+    else:
+        angles = [start]
+    angles = [round(a, 3) for a in angles]  # the meta records them so; tests rebuild from it
+    return angles, [0.0] * len(angles), [orbit_camera(a, config.image_size) for a in angles]
+
+
 def generate_scene_sample(
     sample_id: str, rng: np.random.Generator, config: SceneConfig
 ) -> GeneratedSample:
     """One scene question with its rendered views and oracle replies, from `rng` alone.
 
-    Raises ValueError if no scene supporting the chosen family is found in MAX_ATTEMPTS draws.
+    Raises ValueError if no scene supporting the chosen family is found in its ATTEMPTS draws.
     """
     family = _pick(rng, config.question_mix)
-    reflective = bool(rng.random() < config.reflective_share) and family != "count"
-    for _ in range(MAX_ATTEMPTS):
+    reflective = bool(rng.random() < config.reflective_share) and (
+        family not in NO_REFLECTIVE_VARIANT
+    )
+    attempts = ATTEMPTS.get(family, MAX_ATTEMPTS)
+    for _ in range(attempts):
         objects = sample_objects(rng, int(rng.integers(config.min_objects, config.max_objects + 1)))
-        start = float(rng.uniform(0, 360))
-        if family == "count":
-            n_views = int(rng.integers(config.min_views, config.max_views + 1))
-            step = float(rng.uniform(25, 50))
-            angles = [start + k * step for k in range(n_views)]
-        else:
-            angles = [start]
-        cameras = [orbit_camera(a, config.image_size) for a in angles]
+        angles, offsets, cameras = _cameras(family, rng, config)
+        jitter = config.jitter_px
         try:
             if family == "size":
-                q = size_question(objects, cameras[0], rng, config.jitter_px, reflective)
+                q = size_question(objects, cameras[0], rng, jitter, reflective)
             elif family == "closest":
-                q = closest_question(objects, cameras[0], rng, config.jitter_px, reflective)
+                q = closest_question(objects, cameras[0], rng, jitter, reflective)
             elif family == "direction":
-                q = direction_question(objects, cameras[0], rng, config.jitter_px, reflective)
+                q = direction_question(objects, cameras[0], rng, jitter, reflective)
+            elif family == "distance":
+                q = distance_question(objects, cameras[0], rng, jitter, reflective)
+            elif family == "view_left_of":
+                # The reflective variant spends one extra call on view 1.
+                fits = len(cameras) + 2 <= config.max_calls
+                q = view_left_of_question(objects, cameras, rng, jitter, reflective and fits)
+            elif family == "appearance_order":
+                q = appearance_order_question(objects, cameras, rng, jitter)
             else:
-                q = count_question(objects, cameras, rng, config.jitter_px)
+                q = count_question(objects, cameras, rng, jitter)
         except NoQuestion:
             continue
-        images = tuple(render_scene(objects, cam) for cam in cameras)
+        floor = floor_texture(rng) if config.textured_floor else None
+        images = tuple(render_scene(objects, cam, floor) for cam in cameras)
         meta = {
             "family": family,
             "n_views": len(cameras),
             "camera_angles": [round(a, 3) for a in angles],
+            **({"textured_floor": True} if floor is not None else {}),
+            **({"camera_offsets": [round(o, 3) for o in offsets]} if any(offsets) else {}),
             "objects": [
                 {
                     "name": o.name,
@@ -87,4 +132,4 @@ def generate_scene_sample(
             max_calls=config.max_calls,
             meta=meta,
         )
-    raise ValueError(f"{sample_id}: no scene for family {family!r} in {MAX_ATTEMPTS} attempts")
+    raise ValueError(f"{sample_id}: no scene for family {family!r} in {attempts} attempts")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -81,11 +83,18 @@ class Camera:
     size: int
 
     def _basis(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self._axes
+
+    @cached_property
+    def _axes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # Computed once per camera: questions project through the same camera many times.
         eye, target = np.array(self.eye), np.array(self.target)
         forward = (target - eye) / np.linalg.norm(target - eye)
         right = np.cross(forward, np.array([0.0, 0.0, 1.0]))
         right /= np.linalg.norm(right)
         down = np.cross(forward, right)
+        for axis in (forward, right, down):
+            axis.flags.writeable = False
         return forward, right, down
 
     def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -108,6 +117,29 @@ def orbit_camera(
     return Camera(
         (radius * math.cos(a), radius * math.sin(a), height), (0.0, 0.0, 0.0), focal, size
     )
+
+
+def truck_camera(
+    angle_deg: float, size: int, offset: float, radius: float = 185.0, height: float = 120.0
+) -> Camera:
+    """The orbit camera at `angle_deg` slid sideways by `offset` cm along its own right axis
+    (a trucking shot: same orientation, so objects enter the frame from one side)."""
+    base = orbit_camera(angle_deg, size, radius, height)
+    _, right, _ = base._basis()
+    shift = right * offset
+    return Camera(
+        tuple(float(v) for v in np.array(base.eye) + shift),  # type: ignore[arg-type]
+        tuple(float(v) for v in np.array(base.target) + shift),  # type: ignore[arg-type]
+        base.focal,
+        size,
+    )
+
+
+def depth_of(camera: Camera, point: Sequence[float]) -> float:
+    """Depth of a world point along the camera's optical axis (cm): segments at one depth
+    project with one scale, so their pixel lengths compare directly."""
+    forward, _, _ = camera._basis()
+    return float((np.asarray(point, dtype=float) - np.array(camera.eye)) @ forward)
 
 
 def box_2d(obj: SceneObject, camera: Camera) -> tuple[float, float, float, float] | None:
@@ -133,6 +165,11 @@ def partly_in_frame(obj: SceneObject, camera: Camera) -> bool:
 def distance_cm(a: SceneObject, b: SceneObject) -> float:
     """Distance between the objects' centres on the floor."""
     return math.hypot(a.x - b.x, a.y - b.y)
+
+
+def distance_3d_cm(a: SceneObject, b: SceneObject) -> float:
+    """Distance between the objects' 3-D centres (the middle of each object's height)."""
+    return math.dist(a.center, b.center)
 
 
 def sample_objects(rng: np.random.Generator, count: int) -> list[SceneObject]:
