@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--num-samples",
         type=int,
-        help="items generated in total across subsets, before filtering (default 400)",
+        help="generated items (mazes, scenes) in total across subsets, before filtering "
+        "(stage default: 400; reflective_data 200)",
     )
     parser.add_argument("--seed", type=int, help="run seed; same seed, same output (default 0)")
     parser.add_argument(

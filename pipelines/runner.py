@@ -36,15 +36,16 @@ def export_project_path() -> None:
         os.environ["PYTHONPATH"] = os.pathsep.join([root, *filter(None, paths)])
 
 
-def pipeline_options(beam_argv: Sequence[str]) -> PipelineOptions:
+def pipeline_options(beam_argv: Sequence[str], local_workers: int | None = None) -> PipelineOptions:
     """Options from the user's Beam flags, passed through untouched.
 
-    Without `--runner` the local default above is used; any runner's own flags
+    Without `--runner` the local default above is used, with `local_workers` worker processes
+    (default: one per core) unless the flags say otherwise; any runner's own flags
     (`--project`, `--temp_location`, `--flink_master`, ...) are Beam's to interpret.
     """
     argv = list(beam_argv)
     if not any(a == "--runner" or a.startswith("--runner=") for a in argv):
-        argv = local_defaults() + argv
+        argv = local_defaults(local_workers) + argv
     export_project_path()
     options = PipelineOptions(argv)
     # The DoFns reference module-level code, not pickled globals of __main__.

@@ -101,7 +101,10 @@ def _run_stage(
     provenance = Provenance(
         producer="generator", config_hash=digest, seed=config.seed, code_version=version
     )
-    options = pipeline_options(beam_argv)
+    # An in-process vLLM engine per local worker would share one machine's GPU (or CPU): one
+    # worker then, whose engine batches every trajectory. Explicit Beam flags still win.
+    uses_vllm = config.uses_teacher and config.teacher.kind == "vllm"
+    options = pipeline_options(beam_argv, local_workers=1 if uses_vllm else None)
     start = time.monotonic()
     with beam.Pipeline(options=options) as p:
         build(p, provenance)

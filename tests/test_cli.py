@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +98,17 @@ def test_rerun_with_other_config_needs_overwrite(tmp_path):
     )
     assert third.returncode == 0, third.stderr[-2000:]
     assert json.loads((tmp_path / "metrics.json").read_text())["input"] == 7
+
+
+def test_local_runner_defaults_and_overrides():
+    from apache_beam.options.pipeline_options import DirectOptions
+
+    from pipelines.runner import pipeline_options
+
+    def workers(argv, local_workers=None):
+        options = pipeline_options(argv, local_workers)
+        return options.view_as(DirectOptions).direct_num_workers
+
+    assert workers([], 1) == 1  # the in-process vLLM teacher: one engine
+    assert workers(["--direct_num_workers=3"], 1) == 3  # the user's flag wins
+    assert workers([]) == (os.cpu_count() or 1)
