@@ -210,7 +210,10 @@ STAGES: dict[str, Stage] = {
 
 
 def format_summary(metrics: dict[str, Any]) -> str:
-    """A short human summary of metrics.json."""
+    """A short human summary of metrics.json, or the `summary` text of a stage that makes no
+    data (push_to_hub, report, training)."""
+    if "summary" in metrics:
+        return str(metrics["summary"])
     lines = [
         f"input {metrics['input']}  kept {metrics['kept']}  "
         f"rejected {sum(metrics['rejected'].values())}  errors {metrics['errors']}  "
