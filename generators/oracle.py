@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ from drawing.environment import EnvConfig, run_replies
 from drawing.images import encode_png, image_key
 from drawing.prompts import Prompts
 from filters.scoring import score_trajectory
+from generators.base import GeneratedSample
 from generators.registry import get_generator
 from generators.seeding import sample_rng
 from schemas.records import Provenance, QAItem, RenderedImage, Trajectory
@@ -31,6 +33,23 @@ class SampleBundle:
 
 def sample_id(subset: str, index: int) -> str:
     return f"{subset}-{index:08d}"
+
+
+def _item(
+    sid: str, subset: str, sample: GeneratedSample, keys: Sequence[str], license: str
+) -> QAItem:
+    return QAItem(
+        id=sid,
+        images=tuple(keys),
+        question=sample.question,
+        question_type=sample.question_type,
+        answer=sample.answer,
+        options=sample.options,
+        data_type=sample.data_type,
+        grid_size=sample.grid_size,
+        source=f"generated:{subset}",
+        license=license,
+    )
 
 
 def build_oracle_sample(
@@ -57,18 +76,7 @@ def build_oracle_sample(
     encoded = [encode_png(img) for img in rollout.images]
     keys = [image_key(png) for png in encoded]
     n_inputs = len(sample.images)
-    item = QAItem(
-        id=sid,
-        images=tuple(keys[:n_inputs]),
-        question=sample.question,
-        question_type=sample.question_type,
-        answer=sample.answer,
-        options=sample.options,
-        data_type=sample.data_type,
-        grid_size=sample.grid_size,
-        source=f"generated:{subset}",
-        license=license,
-    )
+    item = _item(sid, subset, sample, keys[:n_inputs], license)
     rendered = tuple(
         RenderedImage(
             index=i + 1,
@@ -123,16 +131,5 @@ def generate_question(
     _, generate = get_generator(subset)
     sample = generate(sid, sample_rng(run_seed, sid), generator_config)
     pngs = tuple(encode_png(image) for image in sample.images)
-    item = QAItem(
-        id=sid,
-        images=tuple(image_key(png) for png in pngs),
-        question=sample.question,
-        question_type=sample.question_type,
-        answer=sample.answer,
-        options=sample.options,
-        data_type=sample.data_type,
-        grid_size=sample.grid_size,
-        source=f"generated:{subset}",
-        license=license,
-    )
+    item = _item(sid, subset, sample, [image_key(png) for png in pngs], license)
     return GeneratedQuestion(item, tuple(sample.images), pngs, sample.max_calls)

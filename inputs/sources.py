@@ -6,7 +6,7 @@ import io
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +78,19 @@ class InputConfig:
     @property
     def record_format(self) -> str:
         return self.adapter if self.kind == "hf" else self.kind
+
+
+def check_subset_names(inputs: Sequence[InputConfig], taken: Iterable[str]) -> None:
+    """Raises ValueError when two sources would write the same subset, or one would write a
+    subset that `taken` (the generators) already writes."""
+    names = [source.subset for source in inputs]
+    taken = set(taken)
+    for name in names:
+        if names.count(name) > 1 or name in taken:
+            raise ValueError(
+                f"inputs: subset name {name!r} is used twice (or by a generator); give each "
+                "source its own `name`"
+            )
 
 
 def parse_input(text: str) -> InputConfig:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import apache_beam as beam
 
-from pipelines.outcomes import Outcome, stat_keys, stat_sums
+from pipelines.io import join, write_json
+from pipelines.outcomes import Outcome, build_metrics, stat_keys, stat_sums
+from schemas.sharegpt import dataset_info
 
 _LOG = logging.getLogger(__name__)
 
@@ -53,3 +56,31 @@ class ProgressLog:
             self.last = now
             rate = self.count / max(now - self.start, 1e-9)
             _LOG.warning("%s: %d done on this worker (%.1f/s)", self.what, self.count, rate)
+
+
+class WriteSummaryFn(beam.DoFn):
+    """Writes metrics.json (plus `notes`, e.g. skipped sources) once every outcome has been
+    counted, and for SFT stages dataset_info.json registering each subset with kept records as
+    `<stage>_<subset>` (a folder of part files when `shards` > 1)."""
+
+    def __init__(
+        self, root: str, stage: str, shards: int = 1, sft: bool = True, notes: dict | None = None
+    ) -> None:
+        self.root = root
+        self.stage = stage
+        self.shards = shards
+        self.sft = sft
+        self.notes = dict(notes or {})
+
+    def process(self, counts: dict[str, int], inputs: dict[str, int]) -> Iterator[dict[str, Any]]:
+        metrics = {**build_metrics(self.stage, counts, inputs), **self.notes}
+        write_json(join(self.root, "metrics.json"), metrics)
+        if self.sft:
+            entries = []
+            for subset, entry in metrics["subsets"].items():
+                if entry["kept"]:
+                    name = f"{self.stage}/{subset}"
+                    name += ".jsonl" if self.shards <= 1 else ""
+                    entries.append((f"{self.stage}_{subset}", f"sft/{name}"))
+            write_json(join(self.root, "dataset_info.json"), dataset_info(entries))
+        yield metrics

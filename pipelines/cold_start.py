@@ -16,20 +16,18 @@ from generators.oracle import SampleBundle, build_oracle_sample, sample_id
 from generators.registry import GENERATORS
 from generators.scenes import SceneConfig
 from inputs.media import MediaConfig
-from inputs.sources import InputConfig
-from pipelines.accounting import CountOutcomesFn, ProgressLog
-from pipelines.io import WriteImages, WriteSortedJsonl, join, write_json
+from inputs.sources import InputConfig, check_subset_names
+from pipelines.accounting import CountOutcomesFn, ProgressLog, WriteSummaryFn
+from pipelines.io import WriteImages, WriteSortedJsonl, join
 from pipelines.outcomes import (
     ERROR,
     KEPT,
     REJECTED,
-    build_metrics,
     error_outcome,
     judge_trajectory,
 )
 from pipelines.real_data import build_real_data
 from schemas.records import Provenance
-from schemas.sharegpt import dataset_info
 from teachers.factory import TeacherConfig
 
 STAGE = "cold_start"
@@ -70,13 +68,7 @@ class ColdStartConfig:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
         if not 0.0 <= self.min_accuracy <= 1.0:
             raise ValueError(f"min_accuracy must be in [0, 1], got {self.min_accuracy}")
-        names = [source.subset for source in self.inputs]
-        for name in names:
-            if names.count(name) > 1 or name in self.mix or name in GENERATORS:
-                raise ValueError(
-                    f"inputs: subset name {name!r} is used twice (or by a generator); give "
-                    "each source its own `name`"
-                )
+        check_subset_names(self.inputs, [*GENERATORS, *self.mix])
 
     @property
     def uses_teacher(self) -> bool:
@@ -179,29 +171,6 @@ class JudgeSampleFn(beam.DoFn):
         yield from (beam.pvalue.TaggedOutput("images", kv) for kv in bundle.images)
 
 
-class WriteSummaryFn(beam.DoFn):
-    """Writes metrics.json and dataset_info.json once every outcome has been counted."""
-
-    def __init__(self, root: str, config: ColdStartConfig) -> None:
-        self.root = root
-        self.config = config
-
-    def process(self, counts: dict[str, int], inputs: dict[str, int]) -> Iterator[dict]:
-        metrics = build_metrics(STAGE, counts, inputs)
-        skipped = self.config.skipped_sources()
-        if skipped:
-            metrics["skipped_sources"] = skipped
-        write_json(join(self.root, "metrics.json"), metrics)
-        shards = self.config.shards_per_subset
-        entries = []
-        for subset, entry in metrics["subsets"].items():
-            if entry["kept"]:
-                name = f"{STAGE}/{subset}.jsonl" if shards <= 1 else f"{STAGE}/{subset}"
-                entries.append((f"{STAGE}_{subset}", f"sft/{name}"))
-        write_json(join(self.root, "dataset_info.json"), dataset_info(entries))
-        yield metrics
-
-
 def _file_lines(outcome: Any, shards: int) -> Iterator[tuple[str, tuple[str, str]]]:
     yield outcome.relpath(shards), (outcome.sample_id, outcome.line)
     if outcome.record_line:
@@ -279,5 +248,13 @@ def build_pipeline(
         outcomes
         | "Count" >> beam.CombineGlobally(CountOutcomesFn())
         | "WriteSummary"
-        >> beam.ParDo(WriteSummaryFn(output, config), beam.pvalue.AsSingleton(inputs))
+        >> beam.ParDo(
+            WriteSummaryFn(
+                output,
+                STAGE,
+                config.shards_per_subset,
+                notes={"skipped_sources": skipped} if (skipped := config.skipped_sources()) else {},
+            ),
+            beam.pvalue.AsSingleton(inputs),
+        )
     )

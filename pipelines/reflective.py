@@ -26,23 +26,21 @@ from generators.oracle import SampleBundle
 from generators.registry import GENERATORS
 from generators.scenes import SceneConfig
 from inputs.media import MediaConfig
-from inputs.sources import InputConfig
-from pipelines.accounting import CountOutcomesFn
+from inputs.sources import InputConfig, check_subset_names
+from pipelines.accounting import CountOutcomesFn, WriteSummaryFn
 from pipelines.cold_start import allocate
-from pipelines.io import WriteImages, WriteSortedJsonl, join, write_json
+from pipelines.io import WriteImages, WriteSortedJsonl, join
 from pipelines.outcomes import (
     ERROR,
     KEPT,
     REJECTED,
     Outcome,
-    build_metrics,
     judge_trajectory,
     rejection_outcome,
 )
 from pipelines.pool import DedupConfig, DropDuplicates, build_pool
 from pipelines.real_data import RolloutFn, expand_samples
 from schemas.records import Provenance
-from schemas.sharegpt import dataset_info
 from teachers.factory import TeacherConfig
 
 STAGE = "reflective"
@@ -92,10 +90,7 @@ class ReflectiveConfig:
         for key in ("max_per_kind", "max_per_subset"):
             if getattr(self, key) < 0:
                 raise ValueError(f"{key} must be >= 0 (0: no cap), got {getattr(self, key)}")
-        names = [s.subset for s in self.inputs]
-        for name in names:
-            if names.count(name) > 1 or name in GENERATORS:
-                raise ValueError(f"inputs: subset name {name!r} is used twice or by a generator")
+        check_subset_names(self.inputs, [*GENERATORS, *self.mix])
 
     @property
     def uses_teacher(self) -> bool:
@@ -291,22 +286,5 @@ def build_pipeline(
         outcomes
         | "Count" >> beam.CombineGlobally(CountOutcomesFn())
         | "WriteSummary"
-        >> beam.ParDo(_WriteSummaryFn(output, shards), beam.pvalue.AsSingleton(inputs))
+        >> beam.ParDo(WriteSummaryFn(output, STAGE, shards), beam.pvalue.AsSingleton(inputs))
     )
-
-
-class _WriteSummaryFn(beam.DoFn):
-    def __init__(self, root: str, shards: int) -> None:
-        self.root = root
-        self.shards = shards
-
-    def process(self, counts: dict[str, int], inputs: dict[str, int]) -> Iterator[dict]:
-        metrics = build_metrics(STAGE, counts, inputs)
-        write_json(join(self.root, "metrics.json"), metrics)
-        entries = []
-        for subset, entry in metrics["subsets"].items():
-            if entry["kept"]:
-                name = f"{STAGE}/{subset}.jsonl" if self.shards <= 1 else f"{STAGE}/{subset}"
-                entries.append((f"{STAGE}_{subset}", f"sft/{name}"))
-        write_json(join(self.root, "dataset_info.json"), dataset_info(entries))
-        yield metrics

@@ -9,6 +9,7 @@ metrics. Multiple choice and numerical questions only (free-form ones are reject
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterator
@@ -24,11 +25,11 @@ from generators.registry import GENERATORS
 from generators.scenes import SceneConfig
 from inputs.media import MediaConfig
 from inputs.prepare import PreparedItem
-from inputs.sources import InputConfig
-from pipelines.accounting import CountOutcomesFn
+from inputs.sources import InputConfig, check_subset_names
+from pipelines.accounting import CountOutcomesFn, WriteSummaryFn
 from pipelines.cold_start import allocate
-from pipelines.io import WriteImages, WriteParquetFn, WriteSortedJsonl, join, write_json
-from pipelines.outcomes import ERROR, KEPT, REJECTED, Outcome, build_metrics, rejection_outcome
+from pipelines.io import WriteImages, WriteParquetFn, WriteSortedJsonl, join
+from pipelines.outcomes import ERROR, KEPT, REJECTED, Outcome, rejection_outcome
 from pipelines.pool import DedupConfig, DropDuplicates, build_pool
 from pipelines.real_data import RolloutFn, expand_samples
 from schemas.records import Provenance, to_json
@@ -108,10 +109,7 @@ class RLDataConfig:
             )
         if self.shards_per_subset < 1:
             raise ValueError(f"shards_per_subset must be >= 1, got {self.shards_per_subset}")
-        names = [s.subset for s in self.inputs]
-        for name in names:
-            if names.count(name) > 1 or name in GENERATORS:
-                raise ValueError(f"inputs: subset name {name!r} is used twice or by a generator")
+        check_subset_names(self.inputs, [*GENERATORS, *self.mix])
 
     @property
     def uses_teacher(self) -> bool:
@@ -277,7 +275,9 @@ def build_pipeline(
                     STAGE,
                     teacher,
                     cache or join(output, "cache", "teacher"),
-                    provenance,
+                    dataclasses.replace(
+                        provenance, producer=f"policy:{teacher.kind}:{teacher.model}"
+                    ),
                     config.seed,
                     config.max_images,
                     config.prompts_dir,
@@ -346,15 +346,6 @@ def build_pipeline(
     return (
         outcomes
         | "Count" >> beam.CombineGlobally(CountOutcomesFn())
-        | "WriteSummary" >> beam.ParDo(_WriteMetricsFn(output), beam.pvalue.AsSingleton(inputs))
+        | "WriteSummary"
+        >> beam.ParDo(WriteSummaryFn(output, STAGE, sft=False), beam.pvalue.AsSingleton(inputs))
     )
-
-
-class _WriteMetricsFn(beam.DoFn):
-    def __init__(self, root: str) -> None:
-        self.root = root
-
-    def process(self, counts: dict[str, int], inputs: dict[str, int]) -> Iterator[dict]:
-        metrics = build_metrics(STAGE, counts, inputs)
-        write_json(join(self.root, "metrics.json"), metrics)
-        yield metrics
