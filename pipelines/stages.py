@@ -18,6 +18,7 @@ from pipelines import cold_start, reflective, rl_data
 from pipelines.io import exists, join, read_json, write_json
 from pipelines.runner import code_version, pipeline_options, runner_name
 from schemas.config import config_hash, config_to_dict, strip_keys
+from report import ReportConfig, run_report
 from schemas.records import Provenance
 from teachers.factory import OPERATIONAL_KEYS
 
@@ -205,6 +206,17 @@ STAGES: dict[str, Stage] = {
         ),
         config_class=rl_data.RLDataConfig,
         run=run_rl_data,
+    ),
+    "report": Stage(
+        name="report",
+        summary=(
+            "Write DIR/report.html, a self-contained static HTML report of the run in --output: "
+            "plots (counts per subset and rejection reason, turns and actions per trajectory, "
+            "reflection kinds, multiple-choice answer letters, image sizes) and a trajectory "
+            "viewer with filters, sampling at most max_per_group trajectories per group."
+        ),
+        config_class=ReportConfig,
+        run=run_report,
     ),
 }
 

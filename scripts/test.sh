@@ -5,9 +5,14 @@
 #             (SKIP_LLAMAFACTORY=1 skips building it; that test is then skipped)
 #   .venv-vllm  vLLM on CPU, for tests_vllm/ (a real engine, in-process and as a server);
 #             SKIP_VLLM=1 skips building it and those tests
+#   chromium  headless, from Debian, for the report's browser test (SKIP_BROWSER=1 skips
+#             installing it; that test is then skipped)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+if [ "${SKIP_BROWSER:-0}" != "1" ]; then
+  bash scripts/install_browser.sh
+fi
 if [ "${SKIP_LLAMAFACTORY:-0}" != "1" ]; then
   stamp=.venv-lf/.installed-$(sha256sum requirements-llamafactory.txt | cut -c1-16)
   if [ ! -f "$stamp" ]; then

@@ -1,0 +1,386 @@
+"""The report stage: statistics, sampling, escaping, and the page in a real headless browser."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from report import ReportConfig, run_report
+from report.browser import find_chromium
+from report.data import BottomK, chi_square_p, option_letters, scan_run
+from schemas.records import Rejection, RenderedImage, to_json
+from schemas.sharegpt import to_sharegpt
+from tests.factories import make_trajectory
+
+ROOT = Path(__file__).resolve().parents[1]
+EVIL = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
+
+
+def _mc_record(sid: str, answer: str, n_options: int = 4) -> dict:
+    """A kept sharegpt record of a multiple-choice question answered with `answer`."""
+    options = "\n".join(f"{chr(65 + i)}. route {i + 1}" for i in range(n_options))
+    return {
+        "id": sid,
+        "conversations": [
+            {"role": "system", "content": "You draw."},
+            {
+                "role": "user",
+                "content": "<image>\nThe index of the given image is 1 (width: 64, height: 48)."
+                f"\nWhich route reaches the goal?\n{options}\nAnswer with the letter.",
+            },
+            {
+                "role": "assistant",
+                "content": "<think> trace </think> Action: Path Tracer\n```json\n"
+                '[{"index": 1, "start_point_2d": [1, 2], "end_point_2d": [3, 4], '
+                '"label": "a"}]\n```',
+            },
+            {
+                "role": "user",
+                "content": "<image>\nThe index of the given image is 2 (width: 64, height: 48).",
+            },
+            {
+                "role": "assistant",
+                "content": f"<think> sure </think> Action: Answer\n<answer> {answer} </answer>",
+            },
+        ],
+        "images": ["images/aa/" + "a" * 64 + ".png", "images/bb/" + "b" * 64 + ".png"],
+    }
+
+
+def _write_jsonl(path: Path, records: list) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [r if isinstance(r, str) else json.dumps(r) for r in records]
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
+def _embedded_data(html: str) -> dict:
+    match = re.search(
+        r'<script type="application/json" id="report-data">(.*?)</script>', html, re.S
+    )
+    assert match
+    return json.loads(match.group(1))
+
+
+# --- statistics ------------------------------------------------------------------------------
+
+
+def test_option_letters_needs_a_run_from_a():
+    assert option_letters("Q?\nA. left\nB. right\nC. up\nAnswer.") == ["A", "B", "C"]
+    assert option_letters("Q?\n(A) left\n(B) right") == ["A", "B"]
+    assert option_letters("Q?\nB. only\nC. these") == []
+    assert option_letters("How many moves? Answer with a number.") == []
+
+
+def test_answer_letter_distribution_and_skew(tmp_path):
+    # 30 answers all "B" out of 4 options: a skew the report must flag; 8 balanced elsewhere.
+    skewed = [_mc_record(f"maze-{i:03d}", "B") for i in range(30)]
+    balanced = [_mc_record(f"scenes-{i:03d}", "ABCD"[i % 4]) for i in range(8)]
+    balanced.append(_mc_record("scenes-x", "(C)", n_options=3))
+    balanced.append(_mc_record("scenes-y", "not a letter"))
+    _write_jsonl(tmp_path / "sft/cold_start/maze.jsonl", skewed)
+    _write_jsonl(tmp_path / "sft/cold_start/scenes.jsonl", balanced)
+    stats = scan_run(str(tmp_path), 5, 0).stats
+    assert dict(stats.letters["maze"]) == {"B": 30}
+    assert dict(stats.letters_expected["maze"]) == pytest.approx(
+        {"A": 7.5, "B": 7.5, "C": 7.5, "D": 7.5}
+    )
+    assert dict(stats.letters["scenes"]) == {"A": 2, "B": 2, "C": 3, "D": 2}
+    assert stats.letters_expected["scenes"]["A"] == pytest.approx(8 / 4 + 1 / 3)
+    assert stats.letters_expected["scenes"]["D"] == pytest.approx(8 / 4)
+    assert stats.mc_unparsed["scenes"] == 1
+    assert dict(stats.turns["maze"]) == {2: 30}
+    assert dict(stats.tool_calls["maze"]) == {1: 30}
+    assert stats.sizes["input"]["64x48"] == 40 and stats.sizes["rendered"]["64x48"] == 40
+
+    result = run_report(ReportConfig(), str(tmp_path), [], False)
+    assert "skewed multiple-choice answer letters in maze" in result["summary"]
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Skewed: B is 100% of 30 answers" in html
+    assert html.count("Skewed:") == 1  # scenes is not flagged
+
+
+def test_chi_square_p():
+    _, p_uniform = chi_square_p({"A": 25, "B": 25, "C": 25, "D": 25}, {k: 25 for k in "ABCD"})
+    _, p_skew = chi_square_p({"A": 70, "B": 10, "C": 10, "D": 10}, {k: 25 for k in "ABCD"})
+    assert p_uniform > 0.5 and p_skew < 1e-6
+    assert chi_square_p({"E": 1}, {"A": 0.5, "B": 0.5})[1] == 0.0  # a letter with no option
+
+
+# --- sampling --------------------------------------------------------------------------------
+
+
+def test_bottom_k_keeps_the_smallest_ranks_in_any_order():
+    items = [(r * 7919 % 1000, f"id{r}") for r in range(200)]
+    forward, backward = BottomK(5), BottomK(5)
+    for rank, key in items:
+        forward.add(rank, key, key)
+    for rank, key in reversed(items):
+        backward.add(rank, key, key)
+    expected = [k for _, k in sorted(items)[:5]]
+    assert forward.items() == backward.items() == expected
+    assert forward.total == 200
+
+
+def test_sampling_is_bounded_per_group_and_stated(tmp_path):
+    kept = [to_sharegpt(make_trajectory(f"maze-{i:05d}")) for i in range(50)]
+    # Sharded layout for one subset: sft/<stage>/<subset>/part-*.jsonl.
+    _write_jsonl(tmp_path / "sft/cold_start/maze/part-00000-of-00002.jsonl", kept[:30])
+    _write_jsonl(tmp_path / "sft/cold_start/maze/part-00001-of-00002.jsonl", kept[30:])
+    rejected = [
+        to_json(Rejection(f"maze-r{i}", "cold_start", "maze", "wrong_answer", "no", None))
+        for i in range(7)
+    ] + [to_json(Rejection("maze-t", "cold_start", "maze", "too_few_turns", "2", None))]
+    _write_jsonl(tmp_path / "rejected/cold_start/maze.jsonl", rejected)
+
+    result = run_report(ReportConfig(max_per_group=4, seed=3), str(tmp_path), [], False)
+    assert (result["shown"], result["total"]) == (4 + 4 + 1, 58)
+    assert "9 trajectories shown of 58" in result["summary"]
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "The viewer shows 9 of 58 trajectories: at most 4 per" in html
+    assert "2 group(s) were sampled" in html
+    data = _embedded_data(html)
+    groups = {(g["status"], g["reason"]): (g["shown"], g["total"]) for g in data["groups"]}
+    assert groups == {
+        ("kept", ""): (4, 50),
+        ("rejected", "wrong_answer"): (4, 7),
+        ("rejected", "too_few_turns"): (1, 1),
+    }
+    ids = [e["id"] for e in data["entries"]]
+    assert len(set(ids)) == 9
+    # The same seed picks the same ids, another seed other ones; the plots count everything.
+    again = _embedded_data(
+        run_report(ReportConfig(max_per_group=4, seed=3), str(tmp_path))
+        and (tmp_path / "report.html").read_text(encoding="utf-8")
+    )
+    assert [e["id"] for e in again["entries"]] == ids
+    run_report(ReportConfig(max_per_group=4, seed=4), str(tmp_path))
+    other = _embedded_data((tmp_path / "report.html").read_text(encoding="utf-8"))
+    assert [e["id"] for e in other["entries"]] != ids
+    assert scan_run(str(tmp_path), 4, 3).stats.kept["maze"] == 50
+
+
+def test_kept_turns_carry_the_images_they_rendered(tmp_path):
+    _write_jsonl(tmp_path / "sft/s/maze.jsonl", [to_sharegpt(make_trajectory("maze-1"))])
+    entry = scan_run(str(tmp_path), 5, 0).entries()[0]
+    assert [i["src"] for i in entry["inputs"]] == ["images/aa/" + "a" * 64 + ".png"]
+    assert [[i["src"] for i in s["images"]] for s in entry["steps"]] == [
+        ["images/bb/" + "b" * 64 + ".png"],
+        ["images/cc/" + "c" * 64 + ".png"],
+        [],
+    ]
+    assert entry["steps"][0]["action"] == "Path Tracer"
+    assert entry["steps"][2]["answer"] == "2"
+    assert entry["steps"][0]["images"][0]["w"] == 96
+
+
+def test_model_text_cannot_inject_markup(tmp_path):
+    traj = make_trajectory("maze-evil")
+    turns = list(traj.turns)
+    raw = (
+        f"<think> {EVIL} </think> Action: Path Tracer</script><!--"
+        + turns[0].raw.split("Action: Path Tracer", 1)[1]
+    )
+    turns[0] = dataclasses.replace(turns[0], raw=raw, think=EVIL)
+    traj = dataclasses.replace(traj, turns=tuple(turns))
+    _write_jsonl(tmp_path / "sft/cold_start/maze.jsonl", [to_sharegpt(traj)])
+    rejection = Rejection("maze-evil2", "cold_start", "maze", "<b>bad</b>", EVIL, traj)
+    _write_jsonl(tmp_path / "rejected/cold_start/maze.jsonl", [to_json(rejection)])
+    run_report(ReportConfig(title="<i>t</i>"), str(tmp_path))
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<script>window" not in html and "<img src=x" not in html and "<b>bad" not in html
+    assert "<i>t</i>" not in html and "&lt;i&gt;t&lt;/i&gt;" in html
+    # Only our own two script elements, and the data still round-trips exactly.
+    assert html.count("<script") == 2 and html.count("</script>") == 2
+    data = _embedded_data(html)
+    steps = {e["id"]: e["steps"][0] for e in data["entries"]}
+    assert steps["maze-evil"]["think"] == EVIL
+    assert steps["maze-evil2"]["think"] == EVIL
+    assert "<b>bad</b>" in data["reasons"]
+
+
+def test_empty_run_dir_still_writes_a_page(tmp_path):
+    result = run_report(ReportConfig(), str(tmp_path))
+    assert result["accounted"] and "no sft/, rejected/ or rl/ records" in result["summary"]
+    assert (tmp_path / "report.html").exists()
+
+
+def test_rl_records_count_answer_letters(tmp_path):
+    records = [
+        {
+            "id": f"q{i}",
+            "problem": "<image>Q?",
+            "images": ["images/aa/x.png"],
+            "answer": "ABC"[i % 3],
+            "question_type": "multiple choice",
+            "options": ["l", "r", "u"],
+        }
+        for i in range(6)
+    ] + [
+        {
+            "id": "n",
+            "problem": "Q",
+            "images": [],
+            "answer": "3",
+            "question_type": "numerical",
+            "options": [],
+        }
+    ]
+    _write_jsonl(tmp_path / "rl/maze.jsonl", records)
+    scan = scan_run(str(tmp_path), 20, 0)
+    assert dict(scan.stats.letters["maze"]) == {"A": 2, "B": 2, "C": 2}
+    assert scan.stats.kept["maze"] == 7 and scan.shown == 7
+
+
+# --- the page in a real browser --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory) -> Path:
+    """A real cold_start run, plus a hostile kept record and a rejection with its trajectory."""
+    out = tmp_path_factory.mktemp("report_run")
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "run_pipeline.py"),
+            "--stage",
+            "cold_start_data",
+            "--num-samples",
+            "16",
+            "--output",
+            str(out),
+        ],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    kept = json.loads((out / "sft/cold_start/maze.jsonl").read_text().splitlines()[0])
+    kept["id"] = "evil-00000001"
+    kept["conversations"][2]["content"] = (
+        "<think> "
+        + EVIL
+        + " </think>"
+        + (kept["conversations"][2]["content"].split("</think>", 1)[1])
+    )
+    _write_jsonl(out / "sft/cold_start/evil.jsonl", [kept])
+    keys = [p.name for p in sorted((out / "images").rglob("*.png"))[:3]]
+    traj = make_trajectory("maze-rejected-1")
+    traj = dataclasses.replace(
+        traj,
+        item=dataclasses.replace(traj.item, images=(keys[0],)),
+        rendered=(RenderedImage(2, 1, keys[1], 448, 448), RenderedImage(3, 2, keys[2], 448, 448)),
+    )
+    bad = Rejection(traj.id, "cold_start", "maze", "too_few_turns", "3 turns", traj)
+    (out / "rejected/cold_start").mkdir(parents=True, exist_ok=True)
+    with open(out / "rejected/cold_start/maze.jsonl", "a", encoding="utf-8") as f:
+        f.write(to_json(bad) + "\n")
+    return out
+
+
+def test_report_in_headless_chromium(real_run, tmp_path):
+    browser, driver_path = find_chromium()
+    if not browser or not driver_path:
+        pytest.skip(
+            "chromium/chromedriver not installed (apt-get install chromium "
+            "chromium-driver; .ci/run installs them)"
+        )
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    from report.browser import console_errors, open_browser, wait_ready
+
+    result = run_report(ReportConfig(max_per_group=6), str(real_run), [], False)
+    driver = open_browser()
+    try:
+        driver.get((real_run / "report.html").as_uri())
+        wait_ready(driver)
+        assert console_errors(driver) == []
+
+        charts = driver.find_elements(By.CSS_SELECTOR, "#plots svg.chart")
+        assert len(charts) >= 6
+        for chart in charts:
+            assert chart.size["width"] > 0 and chart.size["height"] > 0
+            bars = chart.find_elements(By.CSS_SELECTOR, "rect.bar")
+            assert any(bar.size["height"] > 0 for bar in bars), chart.get_attribute("id")
+        ids = {c.get_attribute("id") for c in charts}
+        assert {"p-subsets", "p-turns", "p-actions", "p-sizes"} <= ids
+        assert any(i.startswith("p-letters-") for i in ids)
+
+        def shown() -> tuple[str, str, str]:
+            srcs = [
+                i.get_attribute("src")
+                for i in driver.find_elements(By.CSS_SELECTOR, "#step-images img")
+            ]
+            loaded = driver.execute_script(
+                "return Array.from(document.querySelectorAll('#step-images img'))"
+                ".every(i => i.complete && i.naturalWidth > 0)"
+            )
+            assert loaded, srcs
+            return (
+                ",".join(srcs),
+                driver.find_element(By.ID, "step-text").text,
+                driver.find_element(By.ID, "step-label").text,
+            )
+
+        # Step through the first trajectory: each turn shows its own text and rendered image.
+        first = driver.find_element(By.CSS_SELECTOR, "#traj-list li.selected").text
+        start = shown()
+        assert start[2].startswith("question (step 0 of")
+        turns = int(re.search(r"of (\d+)", start[2]).group(1))
+        driver.find_element(By.ID, "next").click()
+        step1 = shown()
+        assert step1[0] != start[0] and step1[1] != start[1] and step1[2] == f"turn 1 of {turns}"
+        assert "THINK" in step1[1] and "ACTION" in step1[1]
+        driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_RIGHT)
+        step2 = shown()
+        assert step2[2] == f"turn 2 of {turns}" and step2[1] != step1[1]
+        for _ in range(turns):
+            driver.find_element(By.ID, "next").click()
+        assert driver.find_element(By.ID, "next").get_attribute("disabled")
+        assert "ANSWER" in shown()[1]
+        driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_LEFT)
+        assert shown()[2] == f"turn {turns - 1} of {turns}"
+
+        # Filters: rejected only, then one reason; the list and the shown trajectory follow.
+        Select(driver.find_element(By.ID, "f-status")).select_by_value("rejected")
+        badges = driver.find_elements(By.CSS_SELECTOR, "#traj-list li .badge")
+        assert badges and all("rejected" in b.get_attribute("class") for b in badges)
+        Select(driver.find_element(By.ID, "f-reason")).select_by_value("too_few_turns")
+        items = driver.find_elements(By.CSS_SELECTOR, "#traj-list li")
+        assert [i.find_element(By.CSS_SELECTOR, ".id").text for i in items] == ["maze-rejected-1"]
+        assert driver.find_element(By.ID, "traj-title").text == "maze-rejected-1"
+        assert "too_few_turns: 3 turns" in shown()[1]
+        driver.find_element(By.ID, "next").click()
+        assert (
+            "image 2 (448×448), drawn on image 1" in driver.find_element(By.ID, "step-images").text
+        )
+        Select(driver.find_element(By.ID, "f-status")).select_by_value("")
+        Select(driver.find_element(By.ID, "f-reason")).select_by_value("")
+        # Clearing the filters keeps the trajectory selected.
+        selected = driver.find_element(By.CSS_SELECTOR, "#traj-list li.selected")
+        assert selected.find_element(By.CSS_SELECTOR, ".id").text == "maze-rejected-1"
+
+        # Hostile model text is shown as text and never runs.
+        Select(driver.find_element(By.ID, "f-subset")).select_by_value("evil")
+        driver.find_element(By.ID, "next").click()
+        assert "<script>window.__pwned = 1</script>" in shown()[1]
+        assert driver.execute_script("return window.__pwned === undefined")
+
+        # The sampling statement is on the page.
+        note = driver.find_element(By.ID, "sampling").text
+        assert f"The viewer shows {result['shown']} of {result['total']} trajectories" in note
+        assert console_errors(driver) == []
+        Select(driver.find_element(By.ID, "f-subset")).select_by_value("")
+        assert first  # the list was populated at load
+        shot = tmp_path / "report.png"
+        assert driver.save_screenshot(str(shot))
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+    finally:
+        driver.quit()
