@@ -17,8 +17,8 @@ from inputs.sources import check_source
 from pipelines import cold_start, reflective, rl_data
 from pipelines.io import exists, join, read_json, write_json
 from pipelines.runner import code_version, pipeline_options, runner_name
-from schemas.config import config_hash, config_to_dict, strip_keys
 from report import ReportConfig, run_report
+from schemas.config import config_hash, config_to_dict, strip_keys
 from schemas.records import Provenance
 from teachers.factory import OPERATIONAL_KEYS
 
