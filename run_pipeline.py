@@ -14,6 +14,7 @@ from typing import Any
 
 from inputs.sources import SourceError, parse_input
 from pipelines.stages import STAGES, OutputExistsError, format_summary
+from publish.dataset import PublishError
 from schemas.config import ConfigError, build_config, config_to_dict
 
 DESCRIPTION = """\
@@ -45,7 +46,11 @@ OUR_OPTIONS = (
     "--temperature",
     "--top-p",
     "--max-tokens",
+    "--repo-id",
+    "--private",
+    "--revision",
 )
+HUB_FLAGS = ("repo_id", "private", "revision")  # push_to_hub config keys of the same name
 TEACHER_FLAGS = {  # flag dest -> key in the stage config's `teacher`
     "teacher": "kind",
     "teacher_endpoint": "endpoint",
@@ -125,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     real.add_argument("--temperature", type=float, help="sampling temperature (default 0.7)")
     real.add_argument("--top-p", type=float, help="nucleus sampling top_p (default 0.95)")
     real.add_argument("--max-tokens", type=int, help="max tokens per teacher turn (default 1024)")
+    hub = parser.add_argument_group("push_to_hub")
+    hub.add_argument("--repo-id", metavar="ORG/NAME", help="the Hub dataset repo to push to")
+    hub.add_argument(
+        "--private", action="store_true", default=None, help="create the repo as private"
+    )
+    hub.add_argument("--revision", metavar="BRANCH", help="push to this branch (default main)")
     return parser
 
 
@@ -193,6 +204,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         if teacher:
             overrides["teacher"] = teacher
+        for dest in HUB_FLAGS:
+            if getattr(args, dest) is not None:
+                overrides[dest] = getattr(args, dest)
         # Command-line values go into the file's keys before the config is built and checked.
         config = build_config(stage.config_class, merge_dicts(data, overrides))
     except (ConfigError, OSError, ValueError) as exc:
@@ -200,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.info("stage %s -> %s", stage.name, args.output)
     try:
         metrics = stage.run(config, args.output, beam_argv, args.overwrite)
-    except (OutputExistsError, SourceError) as exc:
+    except (OutputExistsError, SourceError, PublishError) as exc:
         parser.error(str(exc))
     print(format_summary(metrics))
     print(f"output: {args.output}")

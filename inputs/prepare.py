@@ -92,6 +92,7 @@ def build_item(config: InputConfig, source: SourceItem, refs: Sequence[str]) -> 
             data_type=source.data_type,
             grid_size=source.grid_size,
             source=f"{config.kind}:{config.path}",
+            license=config.license,
         )
     except ValueError as exc:  # SchemaError names the field
         raise InputRecordError(f"record {source.id}: {exc}") from exc

@@ -38,6 +38,8 @@ class InputConfig:
     adapter: for `hf`, which record format the (renamed) rows follow (default generic).
     split: for `hf`, the split to read (default train).
     limit: read at most this many records (0: all).
+    license: the source's licence (a Hub licence id, e.g. cc-by-nc-4.0), carried into every
+      record and onto the dataset card.
     """
 
     kind: str = "generic"
@@ -48,6 +50,7 @@ class InputConfig:
     adapter: str = "generic"
     split: str = "train"
     limit: int = 0
+    license: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -17,6 +17,7 @@ from inputs.sources import check_source
 from pipelines import cold_start, reflective, rl_data
 from pipelines.io import exists, join, read_json, write_json
 from pipelines.runner import code_version, pipeline_options, runner_name
+from publish.hub import PushConfig, run_push
 from report import ReportConfig, run_report
 from schemas.config import config_hash, config_to_dict, strip_keys
 from schemas.records import Provenance
@@ -206,6 +207,17 @@ STAGES: dict[str, Stage] = {
         ),
         config_class=rl_data.RLDataConfig,
         run=run_rl_data,
+    ),
+    "push_to_hub": Stage(
+        name="push_to_hub",
+        summary=(
+            "Push a run directory (--output) to a Hugging Face dataset repo (--repo-id "
+            "ORG/NAME): one config per stage, one split per subset, images embedded, plus a "
+            "generated dataset card; HF_TOKEN or `hf auth login`; HF_ENDPOINT honoured; "
+            "idempotent."
+        ),
+        config_class=PushConfig,
+        run=run_push,
     ),
     "report": Stage(
         name="report",
