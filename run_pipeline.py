@@ -49,8 +49,11 @@ OUR_OPTIONS = (
     "--repo-id",
     "--private",
     "--revision",
+    "--data",
+    "--model",
 )
-HUB_FLAGS = ("repo_id", "private", "revision")  # push_to_hub config keys of the same name
+# Config keys of the same name: push_to_hub's, then the training stages'.
+PLAIN_FLAGS = ("repo_id", "private", "revision", "data", "model")
 TEACHER_FLAGS = {  # flag dest -> key in the stage config's `teacher`
     "teacher": "kind",
     "teacher_endpoint": "endpoint",
@@ -136,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--private", action="store_true", default=None, help="create the repo as private"
     )
     hub.add_argument("--revision", metavar="BRANCH", help="push to this branch (default main)")
+    train = parser.add_argument_group("train_sft, train_grpo")
+    train.add_argument("--data", metavar="RUN_DIR", help="the run directory to train on")
+    train.add_argument("--model", metavar="PATH", help="the model (or checkpoint) to start from")
     return parser
 
 
@@ -204,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         if teacher:
             overrides["teacher"] = teacher
-        for dest in HUB_FLAGS:
+        for dest in PLAIN_FLAGS:
             if getattr(args, dest) is not None:
                 overrides[dest] = getattr(args, dest)
         # Command-line values go into the file's keys before the config is built and checked.
@@ -214,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.info("stage %s -> %s", stage.name, args.output)
     try:
         metrics = stage.run(config, args.output, beam_argv, args.overwrite)
-    except (OutputExistsError, SourceError, PublishError) as exc:
+    except (OutputExistsError, SourceError, PublishError, ModuleNotFoundError) as exc:
         parser.error(str(exc))
     print(format_summary(metrics))
     print(f"output: {args.output}")

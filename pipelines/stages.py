@@ -22,6 +22,8 @@ from report import ReportConfig, run_report
 from schemas.config import config_hash, config_to_dict, strip_keys
 from schemas.records import Provenance
 from teachers.factory import OPERATIONAL_KEYS
+from trainer.grpo import GRPOConfig, run_train_grpo
+from trainer.sft import SFTConfig, run_train_sft
 
 _LOG = logging.getLogger(__name__)
 
@@ -218,6 +220,26 @@ STAGES: dict[str, Stage] = {
         ),
         config_class=PushConfig,
         run=run_push,
+    ),
+    "train_sft": Stage(
+        name="train_sft",
+        summary=(
+            "Multi-turn SFT on sharegpt shards (--data RUN_DIR --model PATH): loss on assistant "
+            "tokens only, vision tower frozen, checkpoints and exact resume (needs torch: "
+            ".venv-vllm)."
+        ),
+        config_class=SFTConfig,
+        run=run_train_sft,
+    ),
+    "train_grpo": Stage(
+        name="train_grpo",
+        summary=(
+            "GRPO on RL shards (--data RUN_DIR --model PATH) with rollouts through the drawing "
+            "environment, the shared reward, group-normalised advantages, KL off by default "
+            "(needs torch: .venv-vllm)."
+        ),
+        config_class=GRPOConfig,
+        run=run_train_grpo,
     ),
     "report": Stage(
         name="report",

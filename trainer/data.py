@@ -1,0 +1,338 @@
+"""Shards to model inputs: sharegpt SFT records and RL records, tokenised for Qwen2-VL / Qwen2.5-VL.
+
+A conversation is rendered exactly as the Qwen chat template renders it
+(`<|im_start|>{role}\\n{content}<|im_end|>\\n`, every `<image>` placeholder becoming
+`<|vision_start|><|image_pad|><|vision_end|>`), then each `<|image_pad|>` is expanded to the
+number of visual tokens of its image (grid t*h*w / merge_size^2), as the processor does.
+Labels are -100 everywhere except the content tokens of assistant turns and the `<|im_end|>`
+that closes each of them: system, user (question) and environment (feedback) turns, role
+headers and the newline after `<|im_end|>` are masked. `assistant_mask` gives that per-token
+mask for tests and for the GRPO loss.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+log = logging.getLogger(__name__)
+
+IGNORE_INDEX = -100
+IMAGE_PLACEHOLDER = "<image>"
+VISION_START, IMAGE_PAD, VISION_END = "<|vision_start|>", "<|image_pad|>", "<|vision_end|>"
+IM_START, IM_END = "<|im_start|>", "<|im_end|>"
+QWEN_IMAGE = VISION_START + IMAGE_PAD + VISION_END
+
+
+# --- loading shards ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SFTSample:
+    """One sharegpt record: messages as (role, content) with `<image>` placeholders, and the
+    absolute paths of its images in placeholder order."""
+
+    id: str
+    messages: tuple[tuple[str, str], ...]
+    images: tuple[str, ...]
+    subset: str = ""
+
+
+def _jsonl(path: Path) -> Iterable[dict[str, Any]]:
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)
+
+
+def _image_root(jsonl: Path, relative: str) -> Path:
+    """The directory that `relative` image paths of `jsonl` are relative to: the closest
+    ancestor of the shard (the run directory for our layout) where the image exists."""
+    for parent in jsonl.resolve().parents:
+        if (parent / relative).is_file():
+            return parent
+    raise FileNotFoundError(f"{jsonl}: image {relative!r} not found under any parent directory")
+
+
+def sft_shards(data: str | Path, datasets: Sequence[str] = ()) -> list[tuple[str, Path]]:
+    """(subset name, jsonl path) of SFT shards. `data` is a run directory (its
+    dataset_info.json lists the shards; `datasets` selects entries by name, default all) or
+    one .jsonl file."""
+    data = Path(data)
+    if data.is_file():
+        return [(data.stem, data)]
+    info_path = data / "dataset_info.json"
+    if not info_path.is_file():
+        raise FileNotFoundError(f"{data}: no dataset_info.json (not a run directory with SFT data)")
+    info = json.loads(info_path.read_text(encoding="utf-8"))
+    names = list(datasets) or list(info)
+    unknown = [n for n in names if n not in info]
+    if unknown:
+        raise ValueError(f"{info_path}: unknown dataset(s) {unknown}; known: {sorted(info)}")
+    return [(n, data / info[n]["file_name"]) for n in names]
+
+
+def load_sft_samples(data: str | Path, datasets: Sequence[str] = ()) -> list[SFTSample]:
+    """All sharegpt records of the selected shards, image paths made absolute.
+
+    Raises ValueError when a record's `<image>` placeholders do not match its images."""
+    samples = []
+    for subset, path in sft_shards(data, datasets):
+        for record in _jsonl(path):
+            convs = record.get("conversations") or record.get("messages")
+            messages = tuple((m["role"], m["content"]) for m in convs)
+            rel = record.get("images") or []
+            root = _image_root(path, rel[0]) if rel else path.parent
+            images = tuple(str(root / r) for r in rel)
+            found = sum(c.count(IMAGE_PLACEHOLDER) for _, c in messages)
+            if found != len(images):
+                raise ValueError(
+                    f"{path}: record {record.get('id')!r} has {found} <image> placeholder(s) "
+                    f"for {len(images)} image(s)"
+                )
+            samples.append(SFTSample(str(record.get("id", "")), messages, images, subset))
+    return samples
+
+
+@dataclass(frozen=True)
+class RLSample:
+    """One RL record (SPEC RL schema) with absolute image paths."""
+
+    id: str
+    question: str
+    options: tuple[str, ...]
+    answer: str
+    question_type: str
+    data_type: str
+    images: tuple[str, ...]
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+SCORED_TYPES = ("multiple choice", "numerical")
+
+
+def rl_shards(data: str | Path) -> list[Path]:
+    """RL shards: `data/rl/*.jsonl` of a run directory, or one .jsonl file."""
+    data = Path(data)
+    if data.is_file():
+        return [data]
+    shards = sorted((data / "rl").glob("*.jsonl")) if (data / "rl").is_dir() else []
+    if not shards:
+        raise FileNotFoundError(f"{data}: no rl/*.jsonl shards")
+    return shards
+
+
+def load_rl_samples(data: str | Path) -> list[RLSample]:
+    """RL records whose answers can be scored (multiple choice, numerical)."""
+    samples = []
+    for path in rl_shards(data):
+        for record in _jsonl(path):
+            if record.get("question_type") not in SCORED_TYPES:
+                continue
+            rel = record.get("images") or record.get("image_path") or []
+            root = _image_root(path, rel[0])
+            samples.append(
+                RLSample(
+                    id=str(record["id"]),
+                    question=record["question"],
+                    options=tuple(record.get("options") or ()),
+                    answer=str(record["answer"]),
+                    question_type=record["question_type"],
+                    data_type=record.get("data_type", ""),
+                    images=tuple(str(root / r) for r in rel),
+                    extra={"grid_size": record.get("grid_size")},
+                )
+            )
+    return samples
+
+
+def open_image(path: str) -> Image.Image:
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+# --- tokenisation ------------------------------------------------------------------------------
+
+
+def render_message(role: str, content: str) -> str:
+    """One message as the Qwen chat template renders it, images as Qwen vision markup."""
+    return f"{IM_START}{role}\n{content.replace(IMAGE_PLACEHOLDER, QWEN_IMAGE)}{IM_END}\n"
+
+
+class Encoder:
+    """Tokenises conversations with a Qwen2-VL processor: input ids, labels, pixel values."""
+
+    def __init__(self, processor: Any) -> None:
+        self.processor = processor
+        self.tokenizer = getattr(processor, "tokenizer", processor)
+        self.image_processor = processor.image_processor
+        self.merge = int(getattr(self.image_processor, "merge_size", 2))
+        self.image_pad_id = self.tokenizer.convert_tokens_to_ids(IMAGE_PAD)
+        self.im_end_id = self.tokenizer.convert_tokens_to_ids(IM_END)
+        self.mm_types = wants_mm_token_type_ids()
+        self.pad_id = self.tokenizer.pad_token_id
+        if self.pad_id is None:
+            self.pad_id = self.tokenizer.convert_tokens_to_ids("<|endoftext|>")
+
+    # images
+    def images(self, images: Sequence[Image.Image]) -> dict[str, Any]:
+        """pixel_values (patches of all images concatenated) and image_grid_thw, or {}."""
+        if not images:
+            return {}
+        out = self.image_processor(images=list(images), return_tensors="pt")
+        return {"pixel_values": out["pixel_values"], "image_grid_thw": out["image_grid_thw"]}
+
+    def image_tokens(self, grid_thw: Any) -> list[int]:
+        """Visual tokens per image."""
+        return [int(t * h * w) // (self.merge**2) for t, h, w in grid_thw.tolist()]
+
+    def expand(self, text: str, counts: Sequence[int]) -> str:
+        """Each `<|image_pad|>` in order repeated to its image's token count."""
+        parts = text.split(IMAGE_PAD)
+        if len(parts) - 1 != len(counts):
+            raise ValueError(f"{len(parts) - 1} image pad(s) for {len(counts)} image(s)")
+        out = [parts[0]]
+        for n, part in zip(counts, parts[1:], strict=True):
+            out.append(IMAGE_PAD * n + part)
+        return "".join(out)
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def encode_messages(
+        self, messages: Sequence[tuple[str, str]], images: Sequence[Image.Image]
+    ) -> dict[str, Any]:
+        """input_ids, labels (assistant content + its <|im_end|>), and the visual inputs.
+
+        The text is the chat template's rendering; the assistant spans are located by
+        character offsets, so the mask is exact whatever the tokenizer merges."""
+        visual = self.images(images)
+        counts = self.image_tokens(visual["image_grid_thw"]) if visual else []
+        pieces: list[tuple[str, bool]] = []  # (text, is trained)
+        for role, content in messages:
+            if role == "assistant":
+                pieces += [
+                    (f"{IM_START}assistant\n", False),
+                    (content + IM_END, True),
+                    ("\n", False),
+                ]
+            else:
+                pieces.append((render_message(role, content), False))
+        text, spans, pos = "", [], 0
+        for piece, trained in pieces:
+            if trained:
+                spans.append((pos, pos + len(piece)))
+            text += piece
+            pos += len(piece)
+        # Expand pads piece-aware: expansion shifts offsets, so expand first, then recompute.
+        expanded, spans = self._expand_with_spans(text, spans, counts)
+        enc = self.tokenizer(expanded, add_special_tokens=False, return_offsets_mapping=True)
+        ids = enc["input_ids"]
+        labels = []
+        for token, (start, end) in zip(ids, enc["offset_mapping"], strict=True):
+            inside = any(a <= start < b for a, b in spans) and end > start
+            labels.append(token if inside else IGNORE_INDEX)
+        return {"input_ids": ids, "labels": labels, "text": expanded, **visual}
+
+    def _expand_with_spans(
+        self, text: str, spans: list[tuple[int, int]], counts: Sequence[int]
+    ) -> tuple[str, list[tuple[int, int]]]:
+        parts = text.split(IMAGE_PAD)
+        if len(parts) - 1 != len(counts):
+            raise ValueError(f"{len(parts) - 1} image pad(s) for {len(counts)} image(s)")
+        shifts: list[tuple[int, int]] = []  # (position in original text, added chars)
+        pos = 0
+        for n, part in zip(counts, parts[:-1], strict=True):
+            pos += len(part) + len(IMAGE_PAD)
+            shifts.append((pos, (n - 1) * len(IMAGE_PAD)))
+
+        def moved(x: int) -> int:
+            return x + sum(add for at, add in shifts if at <= x)
+
+        return self.expand(text, counts), [(moved(a), moved(b)) for a, b in spans]
+
+
+def assistant_mask(encoded: dict[str, Any]) -> list[bool]:
+    """Per token: True where the loss applies (assistant content and its <|im_end|>)."""
+    return [label != IGNORE_INDEX for label in encoded["labels"]]
+
+
+def collate_for(encoder: Encoder, features: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    return collate(features, encoder.pad_id, encoder.image_pad_id if encoder.mm_types else None)
+
+
+def encode_sft_sample(encoder: Encoder, sample: SFTSample) -> dict[str, Any]:
+    images = [open_image(p) for p in sample.images]
+    return encoder.encode_messages(sample.messages, images)
+
+
+# --- batching ----------------------------------------------------------------------------------
+
+
+def wants_mm_token_type_ids() -> bool:
+    """transformers >= 5 computes M-RoPE from `mm_token_type_ids`; 4.x does not take it."""
+    import inspect
+
+    from transformers import Qwen2VLForConditionalGeneration
+
+    return (
+        "mm_token_type_ids" in inspect.signature(Qwen2VLForConditionalGeneration.forward).parameters
+    )
+
+
+def collate(
+    features: Sequence[dict[str, Any]], pad_id: int, image_pad_id: int | None = None
+) -> dict[str, Any]:
+    """Right-padded batch: input_ids, attention_mask, labels, and visual inputs concatenated in
+    sample order (Qwen2-VL takes the images of a batch as one flat sequence). With
+    `image_pad_id`, also `mm_token_type_ids` (1 on image tokens) for transformers >= 5."""
+    import torch
+
+    width = max(len(f["input_ids"]) for f in features)
+    ids = torch.full((len(features), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(features), width), IGNORE_INDEX, dtype=torch.long)
+    mask = torch.zeros((len(features), width), dtype=torch.long)
+    for i, f in enumerate(features):
+        n = len(f["input_ids"])
+        ids[i, :n] = torch.tensor(f["input_ids"])
+        labels[i, :n] = torch.tensor(f["labels"])
+        mask[i, :n] = 1
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    if image_pad_id is not None:
+        batch["mm_token_type_ids"] = (ids == image_pad_id).long() * mask
+    with_images = [f for f in features if "pixel_values" in f]
+    if with_images:
+        batch["pixel_values"] = torch.cat([f["pixel_values"] for f in with_images])
+        batch["image_grid_thw"] = torch.cat([f["image_grid_thw"] for f in with_images])
+    return batch
+
+
+def batch_order(
+    lengths: Sequence[int], batch_size: int, seed: int, epoch: int, group_by_length: bool
+) -> list[list[int]]:
+    """Sample indices per batch for one epoch, reproducible from (seed, epoch).
+
+    With `group_by_length`, shuffled indices are cut into mega-batches of 50 batches, sorted by
+    length inside each (less padding), and the batches shuffled again (as HF's
+    LengthGroupedSampler does)."""
+    rng = random.Random(f"{seed}:{epoch}")
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    if group_by_length:
+        mega = batch_size * 50
+        order = [
+            i
+            for k in range(0, len(order), mega)
+            for i in sorted(order[k : k + mega], key=lambda j: -lengths[j])
+        ]
+    batches = [order[k : k + batch_size] for k in range(0, len(order), batch_size)]
+    if group_by_length:
+        rng.shuffle(batches)
+    return batches

@@ -1,0 +1,47 @@
+"""EasyR1 reward-function adapter around `trainer.reward.compute_score`.
+
+Current EasyR1 (verl/workers/reward/function.py) loads `worker.reward.reward_function`
+(`path.py:name`) and calls it with `RewardInput` dicts {"response", "response_length",
+"ground_truth"}: one list per batch (`reward_type: batch`) or one dict at a time
+(`reward_type: sequential`), and expects {"overall", "format", "accuracy", ...} back. Our shared
+scorer takes (predict_str, ground_truth, question_type, ...); EasyR1 passes only the ground
+truth, so the question type is inferred from it: a single option letter is multiple choice,
+anything else numerical (exactly the two scored types of our RL shards).
+
+Set `worker.reward.skip_special_tokens: false` so multi-turn responses keep their
+`<|im_start|>` / `<|im_end|>` markers (the scorer splits turns on them).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+if importlib.util.find_spec("trainer") is None:  # loaded by path from a checkout
+    sys.path.append(str(Path(__file__).resolve().parent.parent))
+
+from trainer.reward import compute_score as score_response  # noqa: E402
+
+_LETTER = re.compile(r"^\(?[A-Za-z]\)?\.?$")
+
+
+def question_type_of(ground_truth: str) -> str:
+    return "multiple choice" if _LETTER.match(ground_truth.strip()) else "numerical"
+
+
+def _one(item: dict[str, Any], variant: str) -> dict[str, float]:
+    truth = str(item["ground_truth"])
+    return score_response(item["response"], truth, question_type_of(truth), "", variant)
+
+
+def compute_score(
+    reward_inputs: list[dict[str, Any]] | dict[str, Any], variant: str = "acc_gated"
+) -> list[dict[str, float]] | dict[str, float]:
+    """EasyR1 batch (list in, list out) or sequential (dict in, dict out) reward function;
+    `variant` can be set through `worker.reward.reward_function_kwargs`."""
+    if isinstance(reward_inputs, dict):
+        return _one(reward_inputs, variant)
+    return [_one(item, variant) for item in reward_inputs]
