@@ -145,3 +145,15 @@ def test_grpo_resume_continues_exactly(toy: dict[str, str], tmp_path: Path) -> N
     assert [h["pg_loss"] for h in resumed["history"]] == pytest.approx(
         [h["pg_loss"] for h in straight["history"][2:]], rel=1e-3, abs=1e-6
     )
+
+
+def test_grpo_generates_with_vllm(toy: dict[str, str], tmp_path: Path) -> None:
+    """`generator: vllm` samples the group from a vLLM engine started on the saved policy and
+    trains on exactly the token ids it produced."""
+    config = _config(toy, tmp_path / "grpo-vllm", steps=2, group_size=4, generator="vllm")
+    result = run_train_grpo(config, str(tmp_path / "unused"))
+    assert result["steps"] == 2 and len(result["rewards"]) == 2
+    assert all(0.0 <= reward <= 2.0 for reward in result["rewards"])
+    assert len(result["history"]) == 2
+    assert all(h["pg_loss"] == h["pg_loss"] for h in result["history"])  # not NaN
+    assert Path(result["final_model"]).is_dir()

@@ -217,6 +217,17 @@ def _cut(row: list[int], stop_ids: Sequence[int]) -> tuple[list[int], str]:
     return row, "length"
 
 
+def _position_limit(model: Any) -> int | None:
+    """The longest sequence the model's position embeddings cover (vLLM refuses a longer
+    max_model_len), from the text config of a VLM or the config itself."""
+    config = model.config
+    text = getattr(config, "text_config", None) or config
+    value = getattr(text, "max_position_embeddings", None) or getattr(
+        config, "max_position_embeddings", None
+    )
+    return int(value) if value else None
+
+
 class VLLMGenerator:
     """vLLM on a saved copy of the policy, restarted every `vllm_sync_steps` steps (the weight
     sync). Prompts go in as token ids with their images, so the trajectory's ids stay exact."""
@@ -239,14 +250,15 @@ class VLLMGenerator:
         shutil.rmtree(self.dir, ignore_errors=True)
         self.model.save_pretrained(self.dir)
         self.processor.save_pretrained(self.dir)
+        max_len = min(self.config.max_length, _position_limit(self.model) or self.config.max_length)
         self.llm = LLM(
             model=str(self.dir),
             dtype="bfloat16",
-            max_model_len=self.config.max_length,
+            max_model_len=max_len,
             enforce_eager=True,
             limit_mm_per_prompt={"image": self.config.max_images, "video": 0},
             enable_chunked_prefill=False,
-            max_num_batched_tokens=2 * self.config.max_length,
+            max_num_batched_tokens=2 * max_len,
             seed=self.config.seed,
         )
         self.synced_at = step
