@@ -77,9 +77,8 @@ class VLLMTeacher:
     constrain the reply, or None to leave it free.
 
     On CPU, vLLM 0.32 kills the engine ("CPU Generator does not use offset") when a request
-    with a seed is prefilled in chunks: there, with seeded sampling, pass
-    `engine_kwargs={"enable_chunked_prefill": False, "max_num_batched_tokens": N}` with N at
-    least the model length (tests_vllm/conftest.py does).
+    with a seed is prefilled in chunks: there, given `max_model_len`, chunked prefill is turned
+    off by default (`engine_args`); `engine_kwargs` can say otherwise.
 
     The constructor raises ValueError if `max_batch` < 1 or `max_images_per_prompt` < 0.
     """
@@ -149,9 +148,11 @@ class VLLMTeacher:
     def loaded(self) -> bool:
         return self._llm is not None
 
-    def engine_args(self) -> dict[str, Any]:
+    def engine_args(self, cpu: bool = False) -> dict[str, Any]:
         """The keyword arguments of `vllm.LLM`: the constructor's options, `engine_kwargs`
-        last (they win)."""
+        last (they win). On a CPU platform (`cpu`) with a known `max_model_len`, chunked
+        prefill is turned off unless `engine_kwargs` says otherwise (see the class docstring:
+        vLLM 0.32 on CPU stops its engine on a seeded request prefilled in chunks)."""
         args: dict[str, Any] = {
             "model": self.model,
             "tensor_parallel_size": self.tensor_parallel_size,
@@ -162,6 +163,14 @@ class VLLMTeacher:
         }
         if self.max_model_len is not None:
             args["max_model_len"] = self.max_model_len
+            if cpu and "enable_chunked_prefill" not in self.engine_kwargs:
+                args["enable_chunked_prefill"] = False
+                args["max_num_batched_tokens"] = 2 * self.max_model_len
+        elif cpu and "enable_chunked_prefill" not in self.engine_kwargs:
+            log.warning(
+                "vllm teacher on CPU without max_model_len: chunked prefill stays on, and seeded "
+                "requests may stop the engine; set teacher.max_model_len"
+            )
         args.update(self.engine_kwargs)
         return args
 
@@ -179,7 +188,9 @@ class VLLMTeacher:
             except ModuleNotFoundError as exc:
                 raise ModuleNotFoundError(MISSING_VLLM) from exc
             log.info("vllm teacher: starting an engine for %s", self.model)
-            self._llm = vllm.LLM(**self.engine_args())
+            from vllm.platforms import current_platform
+
+            self._llm = vllm.LLM(**self.engine_args(cpu=current_platform.is_cpu()))
             self._params_cls, self._structured_cls = vllm.SamplingParams, StructuredOutputsParams
             self._thread = threading.Thread(
                 target=self._serve, name="vllm-teacher-batcher", daemon=True
