@@ -84,3 +84,28 @@ class WriteSummaryFn(beam.DoFn):
                     entries.append((f"{self.stage}_{subset}", f"sft/{name}"))
             write_json(join(self.root, "dataset_info.json"), dataset_info(entries))
         yield metrics
+
+
+class WriteMetrics(beam.PTransform):
+    """(outcomes, subset name per expected outcome) -> the single-element PCollection of the
+    metrics dict, written by WriteSummaryFn: inputs are counted from the stage's own input
+    collection, independently of the outcomes, so metrics.json can check that they agree."""
+
+    def __init__(
+        self, root: str, stage: str, shards: int = 1, sft: bool = True, notes: dict | None = None
+    ) -> None:
+        super().__init__()
+        self.summary = WriteSummaryFn(root, stage, shards, sft, notes)
+
+    def expand(self, pcolls: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
+        outcomes, expected = pcolls
+        inputs = (
+            expected
+            | "CountInputs" >> beam.combiners.Count.PerElement()
+            | "InputDict" >> beam.combiners.ToDict()
+        )
+        return (
+            outcomes
+            | "Count" >> beam.CombineGlobally(CountOutcomesFn())
+            | "WriteSummary" >> beam.ParDo(self.summary, beam.pvalue.AsSingleton(inputs))
+        )

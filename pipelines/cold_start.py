@@ -17,16 +17,18 @@ from generators.registry import GENERATORS
 from generators.scenes import SceneConfig
 from inputs.media import MediaConfig
 from inputs.sources import InputConfig, check_subset_names
-from pipelines.accounting import CountOutcomesFn, ProgressLog, WriteSummaryFn
+from pipelines.accounting import ProgressLog, WriteMetrics
 from pipelines.io import WriteImages, WriteSortedJsonl, join
 from pipelines.outcomes import (
     ERROR,
     KEPT,
     REJECTED,
     error_outcome,
+    file_lines,
     judge_trajectory,
 )
-from pipelines.real_data import build_real_data
+from pipelines.pool import QuestionPool
+from pipelines.real_data import SampleTrajectories
 from schemas.records import Provenance
 from teachers.factory import TeacherConfig
 
@@ -171,12 +173,6 @@ class JudgeSampleFn(beam.DoFn):
         yield from (beam.pvalue.TaggedOutput("images", kv) for kv in bundle.images)
 
 
-def _file_lines(outcome: Any, shards: int) -> Iterator[tuple[str, tuple[str, str]]]:
-    yield outcome.relpath(shards), (outcome.sample_id, outcome.line)
-    if outcome.record_line:
-        yield outcome.record_relpath(), (outcome.sample_id, outcome.record_line)
-
-
 def teacher_cache(config: ColdStartConfig, output: str) -> str:
     """Where teacher replies are cached: `teacher.cache`, else `<output>/cache/teacher`."""
     return config.teacher.cache or join(output, "cache", "teacher")
@@ -210,11 +206,13 @@ def build_pipeline(
     samples = [generated.samples]
     early = [generated[ERROR]]
     if config.uses_teacher:
-        expected, bundles, rejected, errors = build_real_data(
-            p,
+        k = config.teacher.samples_per_item
+        expected, items_real, rejected, errors = p | "RealData" >> QuestionPool(
+            STAGE, {}, {}, config.seed, config.inputs, config.media, units=k, per_sample=True
+        )
+        bundles, rollout_errors = items_real | "Teacher" >> SampleTrajectories(
             STAGE,
-            config.inputs,
-            config.media,
+            k,
             config.teacher,
             teacher_cache(config, output),
             teacher_provenance or replace(provenance, producer=config.teacher.producer),
@@ -224,13 +222,8 @@ def build_pipeline(
         )
         input_subsets.append(expected)
         samples.append(bundles)
-        early += [rejected, errors]
-    inputs = (
-        input_subsets
-        | "AllInputs" >> beam.Flatten()
-        | "CountInputs" >> beam.combiners.Count.PerElement()
-        | "InputDict" >> beam.combiners.ToDict()
-    )
+        early += [rejected, errors, rollout_errors]
+    expected_all = input_subsets | "AllInputs" >> beam.Flatten()
     judged = (
         samples
         | "AllSamples" >> beam.Flatten()
@@ -240,21 +233,11 @@ def build_pipeline(
     shards = config.shards_per_subset
     _ = (
         outcomes
-        | "ByFile" >> beam.FlatMap(_file_lines, shards)
+        | "ByFile" >> beam.FlatMap(file_lines, shards)
         | "WriteJsonl" >> WriteSortedJsonl(output)
     )
     _ = judged["images"] | "WriteImages" >> WriteImages(output)
-    return (
-        outcomes
-        | "Count" >> beam.CombineGlobally(CountOutcomesFn())
-        | "WriteSummary"
-        >> beam.ParDo(
-            WriteSummaryFn(
-                output,
-                STAGE,
-                config.shards_per_subset,
-                notes={"skipped_sources": skipped} if (skipped := config.skipped_sources()) else {},
-            ),
-            beam.pvalue.AsSingleton(inputs),
-        )
+    skipped = config.skipped_sources()
+    return (outcomes, expected_all) | "Metrics" >> WriteMetrics(
+        output, STAGE, shards, notes={"skipped_sources": skipped} if skipped else {}
     )

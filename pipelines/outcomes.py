@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,14 @@ class Outcome:
             return f"{folder}/{self.stage}/{self.subset}.jsonl"
         shard = int(hashlib.sha256(self.sample_id.encode()).hexdigest(), 16) % shards
         return f"{folder}/{self.stage}/{self.subset}/part-{shard:05d}-of-{shards:05d}.jsonl"
+
+
+def file_lines(outcome: Outcome, shards: int = 1) -> Iterator[tuple[str, tuple[str, str]]]:
+    """(relative path, (id, line)) pairs an outcome writes: its own line, and the full record
+    of a kept model trajectory under trajectories/."""
+    yield outcome.relpath(shards), (outcome.sample_id, outcome.line)
+    if outcome.status == KEPT and outcome.record_line:
+        yield outcome.record_relpath(), (outcome.sample_id, outcome.record_line)
 
 
 def stat_keys(outcome: Outcome) -> list[str]:

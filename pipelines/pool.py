@@ -74,54 +74,76 @@ class GenerateQuestionFn(beam.DoFn):
         yield PreparedItem(subset, question.item, question.images, max_calls=question.max_calls)
 
 
-def build_pool(
-    p: beam.Pipeline,
-    stage: str,
-    allocation: dict[str, int],
-    generator_configs: dict[str, Any],
-    seed: int,
-    inputs: Sequence[InputConfig],
-    media: MediaConfig,
-    units: int,
-    per_sample: bool,
-) -> tuple[beam.PCollection, beam.PCollection, beam.PCollection, beam.PCollection]:
-    """(subset name per expected outcome, PreparedItems, rejected outcomes, error outcomes):
-    `allocation[subset]` generated questions per subset, plus every record of `inputs`; each
-    question stands for `units` outcomes (ids per `unit_key` with `per_sample`)."""
-    generated = (
-        p
-        | "Questions"
-        >> beam.Create([(s, i) for s, n in sorted(allocation.items()) for i in range(n)])
-        | "SpreadQuestions" >> beam.Reshuffle()
-    )
-    expected = [generated | "ExpectedGenerated" >> beam.FlatMap(lambda e, k=units: [e[0]] * k)]
-    made = generated | "Generate" >> beam.ParDo(
-        GenerateQuestionFn(stage, seed, generator_configs, units, per_sample)
-    ).with_outputs(ERROR, main="items")
-    items, rejected, errors = [made.items], [], [made[ERROR]]
-    if inputs:
-        names = [config.subset for config in inputs]
-        raw = (
-            p
-            | "Sources" >> beam.Create(list(range(len(inputs))))
-            | "ReadRecords" >> beam.ParDo(ReadRecordsFn(inputs))
-            | "SpreadRecords" >> beam.Reshuffle()
+class QuestionPool(beam.PTransform):
+    """Applied to the pipeline: (subset name per expected outcome, PreparedItems, rejected
+    outcomes, error outcomes) for `allocation[subset]` generated questions per subset plus
+    every record of `inputs`; each question stands for `units` outcomes (ids per `unit_key`
+    with `per_sample`)."""
+
+    def __init__(
+        self,
+        stage: str,
+        allocation: dict[str, int],
+        generator_configs: dict[str, Any],
+        seed: int,
+        inputs: Sequence[InputConfig],
+        media: MediaConfig,
+        units: int,
+        per_sample: bool,
+    ) -> None:
+        super().__init__()
+        self.stage = stage
+        self.allocation = dict(allocation)
+        self.generator_configs = generator_configs
+        self.seed = seed
+        self.inputs = tuple(inputs)
+        self.media = media
+        self.units = units
+        self.per_sample = per_sample
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> tuple[beam.PCollection, ...]:
+        p, units, per_sample = pbegin.pipeline, self.units, self.per_sample
+        expected, items, rejected, errors = [], [], [], []
+        if self.allocation:
+            generated = (
+                pbegin
+                | "Questions"
+                >> beam.Create(
+                    [(s, i) for s, n in sorted(self.allocation.items()) for i in range(n)]
+                )
+                | "SpreadQuestions" >> beam.Reshuffle()
+            )
+            expected.append(
+                generated | "ExpectedGenerated" >> beam.FlatMap(lambda e, k=units: [e[0]] * k)
+            )
+            made = generated | "Generate" >> beam.ParDo(
+                GenerateQuestionFn(self.stage, self.seed, self.generator_configs, units, per_sample)
+            ).with_outputs(ERROR, main="items")
+            items.append(made.items)
+            errors.append(made[ERROR])
+        if self.inputs:
+            names = [config.subset for config in self.inputs]
+            raw = (
+                pbegin
+                | "Sources" >> beam.Create(list(range(len(self.inputs))))
+                | "ReadRecords" >> beam.ParDo(ReadRecordsFn(self.inputs))
+                | "SpreadRecords" >> beam.Reshuffle()
+            )
+            expected.append(
+                raw | "ExpectedReal" >> beam.FlatMap(lambda e, k=units, n=names: [n[e[0]]] * k)
+            )
+            prepared = raw | "Prepare" >> beam.ParDo(
+                PrepareItemFn(self.stage, self.inputs, self.media, units, per_sample)
+            ).with_outputs(REJECTED, ERROR, main="items")
+            items.append(prepared.items)
+            rejected.append(prepared[REJECTED])
+            errors.append(prepared[ERROR])
+        return (
+            expected | "AllExpected" >> beam.Flatten(pipeline=p),
+            items | "AllItems" >> beam.Flatten(pipeline=p),
+            rejected | "PoolRejected" >> beam.Flatten(pipeline=p),
+            errors | "PoolErrors" >> beam.Flatten(pipeline=p),
         )
-        expected.append(
-            raw | "ExpectedReal" >> beam.FlatMap(lambda e, k=units, n=names: [n[e[0]]] * k)
-        )
-        prepared = raw | "Prepare" >> beam.ParDo(
-            PrepareItemFn(stage, inputs, media, units, per_sample)
-        ).with_outputs(REJECTED, ERROR, main="items")
-        items.append(prepared.items)
-        rejected.append(prepared[REJECTED])
-        errors.append(prepared[ERROR])
-    return (
-        expected | "AllExpected" >> beam.Flatten(pipeline=p),
-        items | "AllItems" >> beam.Flatten(pipeline=p),
-        rejected | "PoolRejected" >> beam.Flatten(pipeline=p),
-        errors | "PoolErrors" >> beam.Flatten(pipeline=p),
-    )
 
 
 # --- dedup and decontamination -------------------------------------------------------------

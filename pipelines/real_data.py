@@ -1,9 +1,8 @@
-"""The real-data branch of a stage: read sources, prepare items, roll out the teacher.
-
-Sources -> ReadRecords -> Reshuffle -> Prepare (rejected: unusable media, free-form
-questions; errors: malformed records) -> K jobs per item -> BatchElements -> Rollout (one
-teacher per worker, built in `setup`; trajectories of a batch advance independently; replies
-cached for resume) -> SampleBundles for the stage's judge.
+"""Real data and model rollouts, shared by the stages: reading sources and preparing items
+(ReadRecordsFn, PrepareItemFn: rejected for unusable media or free-form questions, errors for
+malformed records), and SampleTrajectories: K jobs per item -> fixed-size batches -> RolloutFn
+(one teacher per worker, built in `setup`; the trajectories of a batch advance independently;
+replies cached for resume) -> SampleBundles for the stage's judge.
 """
 
 from __future__ import annotations
@@ -198,45 +197,34 @@ def expand_samples(prepared: PreparedItem, samples: int) -> Iterator[tuple[Prepa
         yield prepared, s
 
 
-def build_real_data(
-    p: beam.Pipeline,
-    stage: str,
-    inputs: Sequence[InputConfig],
-    media: MediaConfig,
-    teacher: TeacherConfig,
-    cache: str,
-    provenance: Provenance,
-    seed: int,
-    max_images: int,
-    prompts_dir: str,
-) -> tuple[beam.PCollection, beam.PCollection, beam.PCollection, beam.PCollection]:
-    """Wire the branch into `p`: (subset name per expected trajectory, for input counting;
-    SampleBundles to judge; rejected outcomes; error outcomes)."""
-    samples = teacher.samples_per_item
-    subsets = [config.subset for config in inputs]
-    raw = (
-        p
-        | "Sources" >> beam.Create(list(range(len(inputs))))
-        | "ReadRecords" >> beam.ParDo(ReadRecordsFn(inputs))
-        | "SpreadRecords" >> beam.Reshuffle()
-    )
-    expected = raw | "ExpectedTrajectories" >> beam.FlatMap(
-        lambda e, k=samples, names=subsets: [names[e[0]]] * k
-    )
-    prepared = raw | "Prepare" >> beam.ParDo(
-        PrepareItemFn(stage, inputs, media, samples)
-    ).with_outputs(REJECTED, ERROR, main="items")
-    rolled = (
-        prepared.items
-        | "Samples" >> beam.FlatMap(expand_samples, samples)
-        # Fixed-size batches (the last one of a bundle may be smaller): trajectories of one
-        # batch advance independently, so a bigger batch keeps more requests in flight.
-        | "Batch"
-        >> beam.BatchElements(min_batch_size=teacher.batch_size, max_batch_size=teacher.batch_size)
-        | "Rollout"
-        >> beam.ParDo(
-            RolloutFn(stage, teacher, cache, provenance, seed, max_images, prompts_dir)
-        ).with_outputs(ERROR, main="bundles")
-    )
-    errors = (prepared[ERROR], rolled[ERROR]) | "RealDataErrors" >> beam.Flatten()
-    return expected, rolled.bundles, prepared[REJECTED], errors
+class SampleTrajectories(beam.PTransform):
+    """PreparedItems in; (SampleBundles, error outcomes) out: `samples` trajectories per item
+    rolled out by the teacher. Jobs go to RolloutFn in fixed-size batches (the last one of a
+    bundle may be smaller); the trajectories of a batch advance independently, so a bigger
+    batch keeps more requests in flight."""
+
+    def __init__(
+        self,
+        stage: str,
+        samples: int,
+        teacher: TeacherConfig,
+        cache: str,
+        provenance: Provenance,
+        seed: int,
+        max_images: int,
+        prompts_dir: str,
+    ) -> None:
+        super().__init__()
+        self.samples = samples
+        self.batch_size = teacher.batch_size
+        self.rollout = RolloutFn(stage, teacher, cache, provenance, seed, max_images, prompts_dir)
+
+    def expand(self, items: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
+        rolled = (
+            items
+            | "Samples" >> beam.FlatMap(expand_samples, self.samples)
+            | "Batch"
+            >> beam.BatchElements(min_batch_size=self.batch_size, max_batch_size=self.batch_size)
+            | "Rollout" >> beam.ParDo(self.rollout).with_outputs(ERROR, main="bundles")
+        )
+        return rolled.bundles, rolled[ERROR]

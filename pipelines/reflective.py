@@ -27,19 +27,19 @@ from generators.registry import GENERATORS
 from generators.scenes import SceneConfig
 from inputs.media import MediaConfig
 from inputs.sources import InputConfig, check_subset_names
-from pipelines.accounting import CountOutcomesFn, WriteSummaryFn
+from pipelines.accounting import WriteMetrics
 from pipelines.cold_start import allocate
 from pipelines.io import WriteImages, WriteSortedJsonl, join
 from pipelines.outcomes import (
-    ERROR,
     KEPT,
     REJECTED,
     Outcome,
+    file_lines,
     judge_trajectory,
     rejection_outcome,
 )
-from pipelines.pool import DedupConfig, DropDuplicates, build_pool
-from pipelines.real_data import RolloutFn, expand_samples
+from pipelines.pool import DedupConfig, DropDuplicates, QuestionPool
+from pipelines.real_data import SampleTrajectories
 from schemas.records import Provenance
 from teachers.factory import TeacherConfig
 
@@ -203,8 +203,7 @@ def build_pipeline(
 ) -> beam.PCollection:
     """Wire the stage into `p`; returns the single-element PCollection of the metrics dict."""
     k = config.samples
-    expected, items, rejected, errors = build_pool(
-        p,
+    expected, items, rejected, errors = p | "Pool" >> QuestionPool(
         STAGE,
         config.allocation(),
         config.generator_configs(),
@@ -222,26 +221,18 @@ def build_pipeline(
         rejected_all.append(dropped)
     teacher = config.teacher
     policy = dataclasses.replace(provenance, producer=f"policy:{teacher.kind}:{teacher.model}")
-    rolled = (
-        items
-        | "Samples" >> beam.FlatMap(expand_samples, k)
-        | "Batch"
-        >> beam.BatchElements(min_batch_size=teacher.batch_size, max_batch_size=teacher.batch_size)
-        | "Rollout"
-        >> beam.ParDo(
-            RolloutFn(
-                STAGE,
-                teacher,
-                teacher.cache or join(output, "cache", "teacher"),
-                policy,
-                config.seed,
-                config.max_images,
-                config.prompts_dir,
-            )
-        ).with_outputs(ERROR, main="bundles")
+    bundles, rollout_errors = items | "Policy" >> SampleTrajectories(
+        STAGE,
+        k,
+        teacher,
+        teacher.cache or join(output, "cache", "teacher"),
+        policy,
+        config.seed,
+        config.max_images,
+        config.prompts_dir,
     )
-    errors_all.append(rolled[ERROR])
-    judged = rolled.bundles | "Judge" >> beam.ParDo(JudgeFn(config.min_accuracy)).with_outputs(
+    errors_all.append(rollout_errors)
+    judged = bundles | "Judge" >> beam.ParDo(JudgeFn(config.min_accuracy)).with_outputs(
         REJECTED, "images", main=KEPT
     )
     rejected_all.append(judged[REJECTED])
@@ -270,21 +261,10 @@ def build_pipeline(
     outcomes = (kept, *rejected_all, *errors_all) | "Outcomes" >> beam.Flatten()
     shards = config.shards_per_subset
 
-    def file_lines(outcome: Outcome) -> Iterator[tuple[str, tuple[str, str]]]:
-        yield outcome.relpath(shards), (outcome.sample_id, outcome.line)
-        if outcome.status == KEPT and outcome.record_line:
-            yield outcome.record_relpath(), (outcome.sample_id, outcome.record_line)
-
-    _ = outcomes | "ByFile" >> beam.FlatMap(file_lines) | "WriteJsonl" >> WriteSortedJsonl(output)
-    _ = judged["images"] | "WriteImages" >> WriteImages(output)
-    inputs = (
-        expected
-        | "CountInputs" >> beam.combiners.Count.PerElement()
-        | "InputDict" >> beam.combiners.ToDict()
-    )
-    return (
+    _ = (
         outcomes
-        | "Count" >> beam.CombineGlobally(CountOutcomesFn())
-        | "WriteSummary"
-        >> beam.ParDo(WriteSummaryFn(output, STAGE, shards), beam.pvalue.AsSingleton(inputs))
+        | "ByFile" >> beam.FlatMap(file_lines, shards)
+        | "WriteJsonl" >> WriteSortedJsonl(output)
     )
+    _ = judged["images"] | "WriteImages" >> WriteImages(output)
+    return (outcomes, expected) | "Metrics" >> WriteMetrics(output, STAGE, shards)

@@ -26,12 +26,12 @@ from generators.scenes import SceneConfig
 from inputs.media import MediaConfig
 from inputs.prepare import PreparedItem
 from inputs.sources import InputConfig, check_subset_names
-from pipelines.accounting import CountOutcomesFn, WriteSummaryFn
+from pipelines.accounting import WriteMetrics
 from pipelines.cold_start import allocate
 from pipelines.io import WriteImages, WriteParquetFn, WriteSortedJsonl, join
-from pipelines.outcomes import ERROR, KEPT, REJECTED, Outcome, rejection_outcome
-from pipelines.pool import DedupConfig, DropDuplicates, build_pool
-from pipelines.real_data import RolloutFn, expand_samples
+from pipelines.outcomes import KEPT, REJECTED, Outcome, rejection_outcome
+from pipelines.pool import DedupConfig, DropDuplicates, QuestionPool
+from pipelines.real_data import SampleTrajectories
 from schemas.records import Provenance, to_json
 from schemas.rl import RLKeys, to_rl_record
 from schemas.sharegpt import image_path
@@ -243,8 +243,7 @@ def build_pipeline(
     cache: str = "",
 ) -> beam.PCollection:
     """Wire the stage into `p`; returns the single-element PCollection of the metrics dict."""
-    expected, items, rejected, errors = build_pool(
-        p,
+    expected, items, rejected, errors = p | "Pool" >> QuestionPool(
         STAGE,
         config.allocation(),
         config.generator_configs(),
@@ -262,31 +261,19 @@ def build_pipeline(
         rejected_all.append(dropped)
     if config.pass_rate.enabled:
         teacher = config.teacher
-        rolled = (
-            items
-            | "Samples" >> beam.FlatMap(expand_samples, config.pass_rate.samples)
-            | "Batch"
-            >> beam.BatchElements(
-                min_batch_size=teacher.batch_size, max_batch_size=teacher.batch_size
-            )
-            | "Rollout"
-            >> beam.ParDo(
-                RolloutFn(
-                    STAGE,
-                    teacher,
-                    cache or join(output, "cache", "teacher"),
-                    dataclasses.replace(
-                        provenance, producer=f"policy:{teacher.kind}:{teacher.model}"
-                    ),
-                    config.seed,
-                    config.max_images,
-                    config.prompts_dir,
-                )
-            ).with_outputs(ERROR, main="bundles")
+        bundles, rollout_errors = items | "Policy" >> SampleTrajectories(
+            STAGE,
+            config.pass_rate.samples,
+            teacher,
+            cache or join(output, "cache", "teacher"),
+            dataclasses.replace(provenance, producer=f"policy:{teacher.kind}:{teacher.model}"),
+            config.seed,
+            config.max_images,
+            config.prompts_dir,
         )
         # Every sampled trajectory is kept, with its images, for audit and reuse.
         _ = (
-            rolled.bundles
+            bundles
             | "RolloutLines"
             >> beam.Map(
                 lambda b: (
@@ -296,9 +283,9 @@ def build_pipeline(
             )
             | "WriteRollouts" >> WriteSortedJsonl(output)
         )
-        rollout_images = rolled.bundles | "RolloutImages" >> beam.FlatMap(lambda b: b.images)
-        votes = rolled.bundles | "Vote" >> beam.Map(_vote, config.pass_rate.correct_at)
-        failed_votes = rolled[ERROR] | "FailedVote" >> beam.Map(
+        rollout_images = bundles | "RolloutImages" >> beam.FlatMap(lambda b: b.images)
+        votes = bundles | "Vote" >> beam.Map(_vote, config.pass_rate.correct_at)
+        failed_votes = rollout_errors | "FailedVote" >> beam.Map(
             lambda o: ((o.subset, o.sample_id.rsplit("#", 1)[0]), (None, ()))
         )
         keyed = items | "KeyItems" >> beam.Map(lambda it: ((it.subset, it.item.id), it))
@@ -338,14 +325,4 @@ def build_pipeline(
         | "GroupParquet" >> beam.GroupByKey()
         | "WriteParquet" >> beam.ParDo(WriteParquetFn(output, parquet_features(config.keys)))
     )
-    inputs = (
-        expected
-        | "CountInputs" >> beam.combiners.Count.PerElement()
-        | "InputDict" >> beam.combiners.ToDict()
-    )
-    return (
-        outcomes
-        | "Count" >> beam.CombineGlobally(CountOutcomesFn())
-        | "WriteSummary"
-        >> beam.ParDo(WriteSummaryFn(output, STAGE, sft=False), beam.pvalue.AsSingleton(inputs))
-    )
+    return (outcomes, expected) | "Metrics" >> WriteMetrics(output, STAGE, sft=False)
