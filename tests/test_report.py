@@ -290,9 +290,10 @@ def test_report_in_headless_chromium(real_run, tmp_path):
             "chromium/chromedriver not installed (apt-get install chromium "
             "chromium-driver; .ci/run installs them)"
         )
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     from report.browser import console_errors, open_browser, wait_ready
 
@@ -318,11 +319,15 @@ def test_report_in_headless_chromium(real_run, tmp_path):
                 i.get_attribute("src")
                 for i in driver.find_elements(By.CSS_SELECTOR, "#step-images img")
             ]
-            loaded = driver.execute_script(
+            # Images load asynchronously after a step: wait (bounded) until every one has.
+            script = (
                 "return Array.from(document.querySelectorAll('#step-images img'))"
                 ".every(i => i.complete && i.naturalWidth > 0)"
             )
-            assert loaded, srcs
+            try:
+                WebDriverWait(driver, 10).until(lambda d: d.execute_script(script))
+            except TimeoutException:
+                pytest.fail(f"step images did not load within 10 s: {srcs}")
             return (
                 ",".join(srcs),
                 driver.find_element(By.ID, "step-text").text,
