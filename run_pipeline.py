@@ -15,7 +15,7 @@ from typing import Any
 from inputs.sources import SourceError, parse_input
 from pipelines.stages import STAGES, OutputExistsError, format_summary
 from publish.dataset import PublishError
-from schemas.config import ConfigError, build_config, config_to_dict
+from schemas.config import ConfigError, build_config, config_to_dict, merge_dicts
 
 DESCRIPTION = """\
 Generate drawing-to-reason training data with Apache Beam.
@@ -164,17 +164,6 @@ def load_config_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of config keys")
     return data
-
-
-def merge_dicts(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """`base` with `overrides` applied; nested mappings merge key by key."""
-    out = dict(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge_dicts(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def split_beam_args(unknown: Sequence[str]) -> list[str]:

@@ -14,6 +14,12 @@ GENERATORS: dict[str, tuple[type[Any], Generator]] = {
 }
 
 
+def generator_config(stage_config: Any, subset: str) -> Any:
+    """The generator config of `subset` in a stage config: its own field (`maze`, `scenes`)
+    when the stage has one, else the generator's registered default."""
+    return getattr(stage_config, subset, None) or get_generator(subset)[0]()
+
+
 def get_generator(name: str) -> tuple[type[Any], Generator]:
     """The (config class, generate function) registered as `name`; KeyError names the known ones."""
     try:

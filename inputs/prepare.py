@@ -30,6 +30,7 @@ class PreparedItem:
     images: tuple[Image.Image, ...]
     media: tuple[str, ...] = ()
     max_calls: int = 0  # the turn budget of this kind of question; 0: the teacher's default
+    pngs: tuple[bytes, ...] = ()  # the images' PNG bytes when already encoded (generated ones)
 
 
 def record_id(subset: str, position: int) -> str:

@@ -13,7 +13,7 @@ from drawing.prompts import Prompts
 from filters.rules import cold_start_filters
 from generators.maze import MazeConfig
 from generators.oracle import SampleBundle, build_oracle_sample, sample_id
-from generators.registry import GENERATORS
+from generators.registry import GENERATORS, generator_config
 from generators.scenes import SceneConfig
 from inputs.media import MediaConfig
 from inputs.sources import InputConfig, check_subset_names
@@ -86,9 +86,7 @@ class ColdStartConfig:
         ]
 
     def generator_config(self, subset: str) -> Any:
-        """The subset's own config field if this stage has one, else its registered default."""
-        config = getattr(self, subset, None)
-        return config if config is not None else GENERATORS[subset][0]()
+        return generator_config(self, subset)
 
     def allocation(self) -> dict[str, int]:
         return allocate(self.num_samples, self.mix)

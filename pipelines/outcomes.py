@@ -42,10 +42,16 @@ class Outcome:
         if self.status == ERROR:
             return f"errors/{self.stage}.jsonl"
         folder = "sft" if self.status == KEPT else "rejected"
-        if shards <= 1:
-            return f"{folder}/{self.stage}/{self.subset}.jsonl"
-        shard = int(hashlib.sha256(self.sample_id.encode()).hexdigest(), 16) % shards
-        return f"{folder}/{self.stage}/{self.subset}/part-{shard:05d}-of-{shards:05d}.jsonl"
+        return shard_path(f"{folder}/{self.stage}/{self.subset}", self.sample_id, shards)
+
+
+def shard_path(base: str, sample_id: str, shards: int = 1, suffix: str = ".jsonl") -> str:
+    """`<base><suffix>`, or with several shards `<base>/part-k-of-n<suffix>`, k from a hash of
+    the sample id (stable on every worker)."""
+    if shards <= 1:
+        return f"{base}{suffix}"
+    shard = int(hashlib.sha256(sample_id.encode()).hexdigest(), 16) % shards
+    return f"{base}/part-{shard:05d}-of-{shards:05d}{suffix}"
 
 
 def file_lines(outcome: Outcome, shards: int = 1) -> Iterator[tuple[str, tuple[str, str]]]:

@@ -14,6 +14,7 @@ from typing import Any
 import apache_beam as beam
 
 from drawing.environment import EnvConfig
+from drawing.images import encode_png
 from drawing.prompts import Prompts
 from inputs.adapters import InputRecordError, record_key
 from inputs.media import InputRejected, MediaConfig
@@ -109,7 +110,8 @@ class PrepareItemFn(beam.DoFn):
                 )
             return
         self.progress.tick()
-        yield PreparedItem(subset, item, tuple(images), tuple(refs))
+        pngs = tuple(encode_png(image) for image in images)  # once, for all K samples
+        yield PreparedItem(subset, item, tuple(images), tuple(refs), pngs=pngs)
 
 
 class RolloutFn(beam.DoFn):
@@ -158,7 +160,9 @@ class RolloutFn(beam.DoFn):
         system = self.prompts.system(*sizes[0], env_config.max_calls)
         user = self.prompts.question(item.question, item.options, item.question_type, sizes)
         key = trajectory_key(item.id, sample)
-        return RolloutJob(key, prepared.images, system, user, sample, env_config)
+        return RolloutJob(
+            key, prepared.images, system, user, sample, env_config, pngs=prepared.pngs
+        )
 
     def process(self, batch: Sequence[tuple[PreparedItem, int]]) -> Iterator[Any]:
         jobs = [self._job(prepared, sample) for prepared, sample in batch]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,10 +24,9 @@ from filters.rules import reflective_filters
 from filters.scoring import trajectory_reflections
 from generators.maze import MazeConfig
 from generators.oracle import SampleBundle
-from generators.registry import GENERATORS
 from generators.scenes import SceneConfig
 from inputs.media import MediaConfig
-from inputs.sources import InputConfig, check_subset_names
+from inputs.sources import InputConfig
 from pipelines.accounting import WriteMetrics
 from pipelines.cold_start import allocate
 from pipelines.io import WriteImages, WriteSortedJsonl, join
@@ -38,7 +38,13 @@ from pipelines.outcomes import (
     judge_trajectory,
     rejection_outcome,
 )
-from pipelines.pool import DedupConfig, DropDuplicates, QuestionPool
+from pipelines.pool import (
+    DedupConfig,
+    DropDuplicates,
+    QuestionPool,
+    check_question_sources,
+    generator_configs,
+)
 from pipelines.real_data import SampleTrajectories
 from schemas.records import Provenance
 from teachers.factory import TeacherConfig
@@ -74,11 +80,7 @@ class ReflectiveConfig:
     shards_per_subset: int = 1
 
     def __post_init__(self) -> None:
-        if self.num_samples < 0:
-            raise ValueError(f"num_samples must be >= 0, got {self.num_samples}")
-        for name in self.mix:
-            if name not in GENERATORS:
-                raise ValueError(f"mix: unknown subset {name!r}; known: {sorted(GENERATORS)}")
+        check_question_sources(self.num_samples, self.mix, self.inputs)
         if not self.teacher.kind:
             raise ValueError(
                 "reflective_data samples from a policy model: pass --teacher openai|vllm and "
@@ -90,7 +92,6 @@ class ReflectiveConfig:
         for key in ("max_per_kind", "max_per_subset"):
             if getattr(self, key) < 0:
                 raise ValueError(f"{key} must be >= 0 (0: no cap), got {getattr(self, key)}")
-        check_subset_names(self.inputs, [*GENERATORS, *self.mix])
 
     @property
     def uses_teacher(self) -> bool:
@@ -101,16 +102,10 @@ class ReflectiveConfig:
         return self.teacher.samples_per_item
 
     def allocation(self) -> dict[str, int]:
-        if not self.num_samples:
-            return {}
-        if not self.mix or not sum(self.mix.values()):
-            raise ValueError(f"mix needs positive weights, got {self.mix}")
-        return allocate(self.num_samples, self.mix)
+        return allocate(self.num_samples, self.mix) if self.num_samples else {}
 
     def generator_configs(self) -> dict[str, Any]:
-        return {
-            name: getattr(self, name, None) or GENERATORS[name][0]() for name in self.allocation()
-        }
+        return generator_configs(self, self.allocation())
 
 
 class JudgeFn(beam.DoFn):
@@ -175,8 +170,6 @@ def _with_trajectory(rejection_line: str, record_line: str) -> str:
     """A Rejection line carrying the full trajectory record, when there is one."""
     if not record_line:
         return rejection_line
-    import json
-
     doc = json.loads(rejection_line)
     doc["trajectory"] = json.loads(record_line)
     return json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":"))

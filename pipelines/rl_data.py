@@ -10,7 +10,6 @@ metrics. Multiple choice and numerical questions only (free-form ones are reject
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,16 +20,21 @@ import apache_beam as beam
 from drawing.images import encode_png, image_key
 from filters.dedup import EvalSet
 from generators.maze import MazeConfig
-from generators.registry import GENERATORS
 from generators.scenes import SceneConfig
 from inputs.media import MediaConfig
 from inputs.prepare import PreparedItem
-from inputs.sources import InputConfig, check_subset_names
+from inputs.sources import InputConfig
 from pipelines.accounting import WriteMetrics
 from pipelines.cold_start import allocate
 from pipelines.io import WriteImages, WriteParquetFn, WriteSortedJsonl, join
-from pipelines.outcomes import KEPT, REJECTED, Outcome, rejection_outcome
-from pipelines.pool import DedupConfig, DropDuplicates, QuestionPool
+from pipelines.outcomes import KEPT, REJECTED, Outcome, rejection_outcome, shard_path
+from pipelines.pool import (
+    DedupConfig,
+    DropDuplicates,
+    QuestionPool,
+    check_question_sources,
+    generator_configs,
+)
 from pipelines.real_data import SampleTrajectories
 from schemas.records import Provenance, to_json
 from schemas.rl import RLKeys, to_rl_record
@@ -93,15 +97,7 @@ class RLDataConfig:
     shards_per_subset: int = 1
 
     def __post_init__(self) -> None:
-        if self.num_samples < 0:
-            raise ValueError(f"num_samples must be >= 0, got {self.num_samples}")
-        if self.num_samples and (not self.mix or not sum(self.mix.values())):
-            raise ValueError(f"mix needs positive weights, got {self.mix}")
-        for name in self.mix:
-            if name not in GENERATORS:
-                raise ValueError(f"mix: unknown subset {name!r}; known: {sorted(GENERATORS)}")
-        if not self.num_samples and not self.inputs:
-            raise ValueError("nothing to do: num_samples is 0 and there are no inputs")
+        check_question_sources(self.num_samples, self.mix, self.inputs)
         if self.pass_rate.enabled and not self.teacher.kind:
             raise ValueError(
                 "pass_rate needs a policy model to sample: pass --teacher openai|vllm and "
@@ -109,7 +105,6 @@ class RLDataConfig:
             )
         if self.shards_per_subset < 1:
             raise ValueError(f"shards_per_subset must be >= 1, got {self.shards_per_subset}")
-        check_subset_names(self.inputs, [*GENERATORS, *self.mix])
 
     @property
     def uses_teacher(self) -> bool:
@@ -119,16 +114,7 @@ class RLDataConfig:
         return allocate(self.num_samples, self.mix) if self.num_samples else {}
 
     def generator_configs(self) -> dict[str, Any]:
-        return {
-            name: getattr(self, name, None) or GENERATORS[name][0]() for name in self.allocation()
-        }
-
-
-def _shard(relbase: str, item_id: str, shards: int, suffix: str) -> str:
-    if shards <= 1:
-        return f"{relbase}{suffix}"
-    n = int(hashlib.sha256(item_id.encode()).hexdigest(), 16) % shards
-    return f"{relbase}/part-{n:05d}-of-{shards:05d}{suffix}"
+        return generator_configs(self, self.allocation())
 
 
 def parquet_features(keys: RLKeys) -> Any:
@@ -164,7 +150,7 @@ class RLRecordFn(beam.DoFn):
 
     def process(self, element: tuple[PreparedItem, dict[str, Any] | None]) -> Iterator[Any]:
         prepared, tally = element
-        pngs = [encode_png(image) for image in prepared.images]
+        pngs = list(prepared.pngs) or [encode_png(image) for image in prepared.images]
         names = [image_key(png) for png in pngs]
         paths = [image_path(name) for name in names]
         record = to_rl_record(prepared.item, paths, self.keys)
@@ -184,7 +170,7 @@ class RLRecordFn(beam.DoFn):
         row[embedded] = [
             {"bytes": png, "path": path} for png, path in zip(pngs, paths, strict=True)
         ]
-        relpath = _shard(f"rl/{prepared.subset}", prepared.item.id, self.shards, ".parquet")
+        relpath = shard_path(f"rl/{prepared.subset}", prepared.item.id, self.shards, ".parquet")
         yield beam.pvalue.TaggedOutput("parquet", (relpath, (prepared.item.id, row)))
 
 
@@ -310,7 +296,7 @@ def build_pipeline(
         | "ByFile"
         >> beam.Map(
             lambda o: (
-                _shard(f"rl/{o.subset}", o.sample_id, shards, ".jsonl")
+                shard_path(f"rl/{o.subset}", o.sample_id, shards)
                 if o.status == KEPT
                 else o.relpath(shards),
                 (o.sample_id, o.line),

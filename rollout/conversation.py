@@ -26,7 +26,9 @@ class RolloutJob:
 
     `key` names the trajectory (e.g. "<item id>#<sample>"); `sample_index` tells the K samples
     of one question apart in the cache and in derived seeds; `env_config` overrides the
-    engine-wide budgets (mazes allow 20 calls).
+    engine-wide budgets (mazes allow 20 calls). `pngs`, when given, are `encode_png` of the
+    images as the environment keeps them (RGB or palette), so the K samples of a question
+    encode them once.
     """
 
     key: str
@@ -35,6 +37,7 @@ class RolloutJob:
     user: str
     sample_index: int = 0
     env_config: EnvConfig | None = None
+    pngs: tuple[bytes, ...] = ()  # encode_png of `images` when the caller has it already
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,7 @@ class Conversation:
             )
         self.user = user
         # The environment's copies (RGB or palette) are exactly what the teacher sees.
-        self.pngs: list[bytes] = [encode_png(im) for im in self.env.images]
+        self.pngs: list[bytes] = list(job.pngs) or [encode_png(im) for im in self.env.images]
         self.hashes: list[str] = [_sha(p) for p in self.pngs]
         self.messages: list[ChatMessage] = [
             ChatMessage("system", job.system),

@@ -99,15 +99,20 @@ def build_config(cls: type[T], data: dict[str, Any], path: str = "config") -> T:
         raise ConfigError(f"{path}: {exc}") from exc
 
 
+def merge_dicts(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `overrides` applied; nested mappings merge key by key."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_dicts(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def merge_overrides(cls: type[T], base: T, overrides: dict[str, Any], path: str = "config") -> T:
     """`base` with the keys of `overrides` replaced (nested dicts merge into nested configs)."""
-    data = config_to_dict(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(data.get(key), dict):
-            data[key] = {**data[key], **value}
-        else:
-            data[key] = value
-    return build_config(cls, data, path)
+    return build_config(cls, merge_dicts(config_to_dict(base), overrides), path)
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
