@@ -51,9 +51,10 @@ OUR_OPTIONS = (
     "--revision",
     "--data",
     "--model",
+    "--compare",
 )
 # Config keys of the same name: push_to_hub's, then the training stages'.
-PLAIN_FLAGS = ("repo_id", "private", "revision", "data", "model")
+PLAIN_FLAGS = ("repo_id", "private", "revision", "data", "model", "compare")
 TEACHER_FLAGS = {  # flag dest -> key in the stage config's `teacher`
     "teacher": "kind",
     "teacher_endpoint": "endpoint",
@@ -142,6 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     train = parser.add_argument_group("train_sft, train_grpo")
     train.add_argument("--data", metavar="RUN_DIR", help="the run directory to train on")
     train.add_argument("--model", metavar="PATH", help="the model (or checkpoint) to start from")
+    evaluation = parser.add_argument_group("evaluate")
+    evaluation.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("RUN_A", "RUN_B"),
+        help="print the relative change between two evaluation runs' results (with --stage "
+        "evaluate; nothing is rolled out)",
+    )
     return parser
 
 

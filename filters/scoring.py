@@ -6,6 +6,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 from schemas.records import BoxOp, LineOp, Operation, Trajectory, Turn
 
@@ -42,11 +43,17 @@ def parse_number(text: str) -> float | None:
 
 
 def mean_relative_accuracy(pred: float, gt: float) -> float:
-    """MRA over thresholds 0.50..0.95; ground truth 0 is scored by exact match."""
+    """MRA over thresholds 0.50..0.95; ground truth 0 is scored by exact match.
+
+    Evaluated in exact decimal arithmetic (the numbers as written), so 19 against 20 is a
+    relative error of exactly 0.05 and scores 0.9, and 7 against 10 scores 0.4.
+    """
     if gt == 0:
         return 1.0 if pred == 0 else 0.0
-    rel = abs(pred - gt) / abs(gt)
-    return sum(rel < 1 - t for t in MRA_THRESHOLDS) / len(MRA_THRESHOLDS)
+    p, g = Fraction(repr(float(pred))), Fraction(repr(float(gt)))
+    rel = abs(p - g) / abs(g)
+    hits = sum(rel < 1 - Fraction(round(t * 100), 100) for t in MRA_THRESHOLDS)
+    return hits / len(MRA_THRESHOLDS)
 
 
 def accuracy(answer: str | None, ground_truth: str, question_type: str) -> float:

@@ -14,7 +14,8 @@ import apache_beam as beam
 
 from filters.dedup import load_eval_set
 from inputs.sources import check_source
-from pipelines import cold_start, reflective, rl_data
+from pipelines import cold_start, evaluate, reflective, rl_data
+from pipelines.eval_results import compare_results, format_comparison
 from pipelines.io import exists, join, read_json, write_json
 from pipelines.runner import code_version, pipeline_options, runner_name
 from publish.hub import PushConfig, run_push
@@ -175,6 +176,37 @@ def run_reflective(
     return _run_stage(reflective.STAGE, config, output, beam_argv, overwrite, build)
 
 
+def load_eval_results(run: str) -> dict[str, Any]:
+    """{benchmark: eval/<benchmark>.json} of an evaluation run directory."""
+    from apache_beam.io.filesystems import FileSystems
+
+    matches = FileSystems.match([join(run, "eval", "*.json")])[0].metadata_list
+    docs = {}
+    for meta in sorted(matches, key=lambda m: m.path):
+        doc = read_json(meta.path)
+        if isinstance(doc, dict) and "benchmark" in doc:
+            docs[doc["benchmark"]] = doc
+    if not docs:
+        raise OutputExistsError(f"{run}: no evaluation results (eval/<benchmark>.json) there")
+    return docs
+
+
+def run_evaluate(
+    config: evaluate.EvaluateConfig, output: str, beam_argv: Sequence[str], overwrite: bool
+) -> dict[str, Any]:
+    """Run the evaluate stage end to end, or with `compare` print the relative change
+    between two evaluation runs; returns metrics.json's content (or the table)."""
+    if config.compare:
+        run_a, run_b = config.compare
+        rows = compare_results(load_eval_results(run_a), load_eval_results(run_b))
+        return {"summary": format_comparison(rows, run_a, run_b), "accounted": True}
+
+    def build(p: beam.Pipeline, provenance: Provenance) -> None:
+        evaluate.build_pipeline(p, config, output, provenance)
+
+    return _run_stage(evaluate.STAGE, config, output, beam_argv, overwrite, build)
+
+
 STAGES: dict[str, Stage] = {
     "cold_start_data": Stage(
         name="cold_start_data",
@@ -240,6 +272,19 @@ STAGES: dict[str, Stage] = {
         ),
         config_class=GRPOConfig,
         run=run_train_grpo,
+    ),
+    "evaluate": Stage(
+        name="evaluate",
+        summary=(
+            "Evaluate a policy (--teacher, e.g. a train_sft/train_grpo checkpoint) on held-out "
+            "generated sets (heldout: mazes by grid size, scene families) and public benchmarks "
+            "(benchmarks: vilasr_maze, vsi_bench, spar_bench, mmsi_bench, spatial_eval) through "
+            "the training environment; writes eval/<benchmark>.json (accuracy per sub-task "
+            "with a 95% interval, behaviour table); --compare RUN_A RUN_B prints the relative "
+            "change."
+        ),
+        config_class=evaluate.EvaluateConfig,
+        run=run_evaluate,
     ),
     "report": Stage(
         name="report",
