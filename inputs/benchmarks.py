@@ -24,13 +24,14 @@ from inputs.adapters import (
     question_type_of,
     split_options,
 )
-from inputs.media import InputRejected
+from inputs.media import InputRejected, MediaConfig
+from inputs.prepare import PreparedItem, build_item, load_media
 from inputs.sources import InputConfig, read_records
 
 _NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
 _LETTER = re.compile(r"^\(?([A-Z])\)?(?:[.:)]|\s|$)")
-# "A. 1, B. 2, C. 3" or "(A) left (B) right" inside one line of question text.
-_INLINE_OPTION = re.compile(r"(?:^|[\s,;])\(?([A-H])[.)]\s*(.+?)(?=(?:[\s,;]+\(?[A-H][.)]\s)|$)")
+# "A. 1, B. 2, C. 3", "A: left, B: right" or "(A) left (B) right" inside one line of text.
+_INLINE_OPTION = re.compile(r"(?:^|[\s,;])\(?([A-H])[.):]\s*(.+?)(?=(?:[\s,;]+\(?[A-H][.):]\s)|$)")
 
 
 @dataclass(frozen=True)
@@ -308,3 +309,16 @@ def adapt_benchmark(config: BenchmarkConfig, position: int, record: Any) -> Benc
     if isinstance(record, str):  # the reader could not parse it
         raise InputRecordError(f"record {rid}: {record}")
     return BENCHMARK_FORMATS[config.format].reader(record, rid)
+
+
+def prepare_benchmark_record(
+    config: BenchmarkConfig, media: MediaConfig, position: int, record: Any
+) -> tuple[str, PreparedItem]:
+    """(sub-task, PreparedItem) of one raw record, its media loaded as the policy will see
+    them. Raises InputRecordError (naming the record and the field) or InputRejected (unusable
+    media, an unscorable question); nothing else for bad data."""
+    adapted = adapt_benchmark(config, position, record)
+    source_config = config.input_config()
+    images, refs = load_media(adapted.source, source_config.root, media)
+    item = build_item(source_config, adapted.source, refs)
+    return adapted.subtask, PreparedItem(config.benchmark, item, tuple(images), tuple(refs))

@@ -28,12 +28,12 @@ from generators.seeding import derive_seed
 from inputs.adapters import InputRecordError
 from inputs.benchmarks import (
     BenchmarkConfig,
-    adapt_benchmark,
     benchmark_record_id,
+    prepare_benchmark_record,
     read_benchmark,
 )
 from inputs.media import InputRejected, MediaConfig
-from inputs.prepare import PreparedItem, build_item, load_media
+from inputs.prepare import PreparedItem
 from inputs.sources import InputConfig
 from pipelines.eval_results import EvalRow, eval_row, summarize_benchmark
 from pipelines.io import WriteImages, WriteSortedJsonl, join, write_json
@@ -228,10 +228,7 @@ class PrepareBenchmarkFn(beam.DoFn):
         name = config.benchmark
         item_id = benchmark_record_id(config, record, position)
         try:
-            adapted = adapt_benchmark(config, position, record)
-            source_config = config.input_config()
-            images, refs = load_media(adapted.source, source_config.root, self.media)
-            item = build_item(source_config, adapted.source, refs)
+            subtask, prepared = prepare_benchmark_record(config, self.media, position, record)
         except InputRejected as exc:
             beam.metrics.Metrics.counter(STAGE, f"input_rejected_{exc.reason}").inc()
             for key in _units(self.k, item_id):
@@ -244,7 +241,7 @@ class PrepareBenchmarkFn(beam.DoFn):
             for key in _units(self.k, item_id):
                 yield beam.pvalue.TaggedOutput(ERROR, error_outcome(STAGE, name, key, "read", exc))
             return
-        yield EvalItem(name, adapted.subtask, PreparedItem(name, item, tuple(images), tuple(refs)))
+        yield EvalItem(name, subtask, prepared)
 
 
 class ScoreFn(beam.DoFn):
