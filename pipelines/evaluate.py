@@ -217,10 +217,13 @@ class PrepareBenchmarkFn(beam.DoFn):
     """A raw benchmark record -> an EvalItem, or K rejections (unusable media, unscorable
     question) or K error records naming the record and the field."""
 
-    def __init__(self, benchmarks: tuple[BenchmarkConfig, ...], media: MediaConfig, k: int):
+    def __init__(
+        self, benchmarks: tuple[BenchmarkConfig, ...], media: MediaConfig, k: int, maze_calls: int
+    ) -> None:
         self.benchmarks = benchmarks
         self.media = media
         self.k = k
+        self.maze_calls = maze_calls
 
     def process(self, element: tuple[int, int, Any]) -> Iterator[Any]:
         index, position, record = element
@@ -241,6 +244,8 @@ class PrepareBenchmarkFn(beam.DoFn):
             for key in _units(self.k, item_id):
                 yield beam.pvalue.TaggedOutput(ERROR, error_outcome(STAGE, name, key, "read", exc))
             return
+        if prepared.item.data_type == "maze":  # mazes run with the maze turn budget
+            prepared = dataclasses.replace(prepared, max_calls=self.maze_calls)
         yield EvalItem(name, subtask, prepared)
 
 
@@ -364,7 +369,7 @@ def build_pipeline(
         names = [b.benchmark for b in config.benchmarks]
         expected.append(raw | "ExpectedBenchmarks" >> beam.Map(lambda e, n=names: (n[e[0]], k)))
         prepared = raw | "Prepare" >> beam.ParDo(
-            PrepareBenchmarkFn(config.benchmarks, config.media, k)
+            PrepareBenchmarkFn(config.benchmarks, config.media, k, config.maze.max_calls)
         ).with_outputs(REJECTED, ERROR, main="items")
         items.append(prepared.items)
         errors.append(prepared[ERROR])

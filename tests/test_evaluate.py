@@ -167,3 +167,50 @@ def test_evaluate_needs_a_policy_and_something_to_evaluate(tmp_path, capsys):
     with pytest.raises(SystemExit):
         run_pipeline.main(["--stage", "evaluate", "--output", str(tmp_path / "o")])
     assert "evaluate rolls out a policy" in capsys.readouterr().err
+
+
+def test_maze_records_of_a_benchmark_get_the_maze_budget(tmp_path):
+    from inputs.benchmarks import BenchmarkConfig
+    from inputs.media import MediaConfig
+    from pipelines.evaluate import PrepareBenchmarkFn
+
+    Image.new("RGB", (112, 112), (1, 2, 3)).save(tmp_path / "m.png")
+    record = {"question": "How many moves?", "problem_type": "numerical", "image_path": "m.png",
+              "solution": "<answer>4</answer>", "grid_size": 3, "data_type": "maze"}  # fmt: skip
+    bench = BenchmarkConfig(format="vilasr_maze", path=str(tmp_path / "maze.json"))
+    fn = PrepareBenchmarkFn((bench,), MediaConfig(), 1, maze_calls=20)
+    (item,) = list(fn.process((0, 0, record)))
+    assert item.subtask == "grid_3" and item.prepared.max_calls == 20
+    (other,) = list(fn.process((0, 1, {**record, "data_type": "vqa"})))
+    assert other.prepared.max_calls == 0  # the teacher's max_calls
+
+
+def test_heldout_sets_are_fixed_by_seed_and_differ_from_training_questions():
+    from generators.oracle import generate_question
+    from pipelines.evaluate import EvaluateConfig, GenerateHeldoutFn
+    from schemas.config import build_config
+
+    config = build_config(EvaluateConfig, {
+        "heldout": {"maze_grid_sizes": [3, 5], "per_grid_size": 2, "scene_families": ["count"],
+                    "per_family": 1},
+        "teacher": {"kind": "openai", "model": "m", "endpoint": "http://127.0.0.1:1/v1"},
+    })  # fmt: skip
+    assert config.specs() == [
+        ("heldout_maze", "grid_3", 0), ("heldout_maze", "grid_3", 1),
+        ("heldout_maze", "grid_5", 2), ("heldout_maze", "grid_5", 3),
+        ("heldout_scenes", "count", 0),
+    ]  # fmt: skip
+    assert config.heldout_seed != config.seed and config.policy.temperature == 0.0
+
+    def made(spec):
+        return [o for o in GenerateHeldoutFn(config).process(spec) if hasattr(o, "prepared")]
+
+    (first,) = made(("heldout_maze", "grid_5", 2))
+    (again,) = made(("heldout_maze", "grid_5", 2))
+    assert first.prepared.pngs == again.prepared.pngs and first.prepared.item.grid_size == 5
+    training = generate_question(
+        "maze", 2, config.seed, config.generator_config("heldout_maze", "grid_5")
+    )
+    assert training.pngs != first.prepared.pngs  # same index and size, other seed: other maze
+    (scene,) = made(("heldout_scenes", "count", 0))
+    assert scene.subtask == "count" and scene.prepared.max_calls == config.scenes.max_calls
