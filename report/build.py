@@ -21,7 +21,8 @@ from typing import Any
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.io import write_bytes
-from report.data import KEPT, REJECTED, Scan, letter_report, scan_run
+from report.data import EVALUATED, KEPT, REJECTED, Scan, letter_report, scan_run
+from report.evaluation import evaluation_section
 from report.svg import bar_chart
 
 STAGE = "report"
@@ -346,7 +347,7 @@ def render_html(scan: Scan, config: ReportConfig, root: str = "") -> str:
     meta.append(f"generated {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC")
     data = {
         "entries": entries,
-        "reasons": sorted({e["reason"] for e in entries if e["status"] == REJECTED}),
+        "reasons": sorted({e["reason"] for e in entries if e["status"] in (REJECTED, EVALUATED)}),
         "subsets": sorted({e["subset"] for e in entries}),
         "groups": [
             {
@@ -378,13 +379,15 @@ def render_html(scan: Scan, config: ReportConfig, root: str = "") -> str:
 {_summary_table(scan)}
 <div id="plots">{figures}</div>
 </section>
+{evaluation_section(scan.evaluation)}
 <section id="viewer">
 <h2>Trajectory viewer</h2>
 <p class="note" id="sampling">{escape(sampling_note(scan, config))}</p>
 <div class="filters">
 <label>subset <select id="f-subset"><option value="">all</option></select></label>
 <label>status <select id="f-status"><option value="">all</option>
-<option value="{KEPT}">kept</option><option value="{REJECTED}">rejected</option></select></label>
+<option value="{KEPT}">kept</option><option value="{REJECTED}">rejected</option>
+<option value="{EVALUATED}">evaluated</option></select></label>
 <label>rejection reason <select id="f-reason"><option value="">all</option></select></label>
 <span id="f-count"></span>
 </div>
@@ -435,7 +438,7 @@ def run_report(
     if skewed:
         summary += f"\n  WARNING: skewed multiple-choice answer letters in {', '.join(skewed)}"
     if not scan.total:
-        summary += "\n  WARNING: no sft/, rejected/ or rl/ records found"
+        summary += "\n  WARNING: no sft/, rejected/ or rl/ records found (nor eval/)"
     return {
         "stage": STAGE,
         "accounted": True,

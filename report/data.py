@@ -25,7 +25,7 @@ from drawing.parse import parse_turn
 from filters.scoring import extract_answer, normalize_choice
 from schemas.sharegpt import IMAGE_TOKEN, image_path
 
-KEPT, REJECTED = "kept", "rejected"
+KEPT, REJECTED, EVALUATED = "kept", "rejected", "evaluated"
 
 # "The index of the given image is 2 (width: 448, height: 448)." in user turns.
 _SIZE_RE = re.compile(r"\(width:\s*(\d+),\s*height:\s*(\d+)\)")
@@ -64,6 +64,33 @@ def rl_files(root: str) -> list[tuple[str, str, str]]:
         subset = rel[1][: -len(".jsonl")] if len(rel) == 2 else rel[1]
         out.append(("rl_data", subset, path))
     return out
+
+
+def eval_files(root: str) -> list[tuple[str, str]]:
+    """(benchmark, path) of the evaluate stage's trajectory files (eval/trajectories/)."""
+    paths = _glob(root, "eval/trajectories/*.jsonl")
+    return [(path.rsplit("/", 1)[-1][: -len(".jsonl")], path) for path in paths]
+
+
+def eval_results(root: str) -> dict[str, Any]:
+    """{benchmark: eval/<benchmark>.json} of an evaluation run; {} for any other run."""
+    out = {}
+    for path in _glob(root, "eval/*.json"):
+        doc = read_json_file(path)
+        if isinstance(doc, dict) and "benchmark" in doc and "accuracy" in doc:
+            out[str(doc["benchmark"])] = doc
+    return out
+
+
+def eval_reason(traj: dict[str, Any]) -> str:
+    """The viewer group of an evaluation trajectory: correct, partial (MRA between 0 and 1),
+    wrong (answered, scored 0), else how it ended."""
+    accuracy = (traj.get("scores") or {}).get("accuracy", 0.0)
+    if accuracy >= 1.0:
+        return "correct"
+    if accuracy > 0:
+        return "partial"
+    return "wrong" if traj.get("termination") == "answered" else str(traj.get("termination"))
 
 
 def read_lines(path: str) -> Iterator[str]:
@@ -413,6 +440,7 @@ class Scan:
     groups: dict[tuple[str, str, str], BottomK]  # (subset, status, reason) -> sampled entries
     metrics: dict[str, Any] | None
     config: dict[str, Any] | None
+    evaluation: dict[str, Any] = field(default_factory=dict)  # eval/<benchmark>.json
 
     @property
     def shown(self) -> int:
@@ -498,6 +526,18 @@ def scan_run(root: str, max_per_group: int, seed: int) -> Scan:
                 )
             offer((subset, KEPT, ""), str(record.get("id", "")), (line, subset, "rl_data", "rl"))
 
+    for benchmark, path in eval_files(root):
+        stats.stages.add("evaluate")
+        for line in read_lines(path):
+            try:
+                traj = json.loads(line)
+            except json.JSONDecodeError:
+                stats.unreadable += 1
+                continue
+            key = (benchmark, EVALUATED, eval_reason(traj))
+            sample = str((traj.get("item") or {}).get("id", ""))
+            offer(key, sample, (line, benchmark, "evaluate", "eval"))
+
     for group in groups.values():
         group._heap = [(r, k, _build(item)) for r, k, item in group._heap]
     return Scan(
@@ -505,6 +545,7 @@ def scan_run(root: str, max_per_group: int, seed: int) -> Scan:
         groups=groups,
         metrics=read_json_file(FileSystems.join(root, "metrics.json")),
         config=read_json_file(FileSystems.join(root, "config.json")),
+        evaluation=eval_results(root),
     )
 
 
@@ -515,4 +556,8 @@ def _build(item: tuple[str, str, str, str]) -> dict[str, Any]:
         return sharegpt_entry(record, subset, stage)
     if kind == "rejected":
         return rejection_entry(record, subset, stage)
+    if kind == "eval":  # a bare trajectory: shown like a rejection's, grouped by its outcome
+        wrapped = {"sample_id": record["item"]["id"], "reason": eval_reason(record),
+                   "trajectory": record}  # fmt: skip
+        return {**rejection_entry(wrapped, subset, stage), "status": EVALUATED}
     return rl_entry(record, subset)

@@ -3,6 +3,7 @@ by construction, per sub-task; --compare reports the known relative change."""
 
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -129,6 +130,16 @@ def test_scripted_policy_gives_known_numbers_and_compare(tmp_path, capsys):
     assert metrics["accounted"] and metrics["input"] == 9
     traj = (run_a / "eval/trajectories/spar_bench.jsonl").read_text().splitlines()
     assert len(traj) == 6
+
+    # The report renders the evaluation: tables per benchmark and the trajectory viewer.
+    assert run_pipeline.main(["--stage", "report", "--output", str(run_a)]) == 0
+    page = (run_a / "report.html").read_text()
+    assert '<section id="evaluation">' in page and "spar_bench: accuracy per sub-task" in page
+    shown_data = json.loads(re.search(r'id="report-data">(.*?)</script>', page, re.S).group(1))
+    shown = Counter((e["status"], e["reason"]) for e in shown_data["entries"])
+    assert shown == {("evaluated", "correct"): 3, ("evaluated", "partial"): 1,
+                     ("evaluated", "wrong"): 1, ("evaluated", "no_action"): 1,
+                     ("rejected", "free_form_question"): 1}  # fmt: skip
 
     with ScriptedServer(_policy(PLAN_B)) as server:
         _run(run_b, data, server, tmp_path)

@@ -135,7 +135,7 @@
     var e = entries[state.current];
     var n = e.steps.length, k = state.step;
     $("traj-title").textContent = e.id;
-    var meta = [e.stage, e.subset, e.status === "kept" ? "kept" : "rejected: " + e.reason];
+    var meta = [e.stage, e.subset, e.status === "kept" ? "kept" : e.status + ": " + e.reason];
     if (e.termination) meta.push("termination: " + e.termination);
     var g = groupTotal(e);
     if (g) meta.push("group sample " + g.shown + " of " + g.total);
