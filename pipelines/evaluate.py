@@ -5,8 +5,8 @@ benchmark and sub-task in eval/<benchmark>.json with the behaviour table.
 
 Held-out questions come from a seed derived from (run seed, `heldout_salt`), never the run
 seed itself, so they are other mazes and scenes than any training run with a small seed
-makes; eval/heldout_evalset.jsonl lists their questions and image pHashes in the format
-`dedup.eval_sets` reads, so training runs can keep any chance collision out.
+makes; eval/heldout_evalset.jsonl lists their image pHashes in the format `dedup.eval_sets`
+reads, so training runs can keep any chance collision out.
 """
 
 from __future__ import annotations
@@ -167,8 +167,8 @@ def _units(k: int, item_id: str) -> Iterator[str]:
 
 
 class GenerateHeldoutFn(beam.DoFn):
-    """(benchmark, sub-task, index) -> an EvalItem, its eval-set line (question and image
-    pHashes, for training runs' dedup.eval_sets), or K error outcomes."""
+    """(benchmark, sub-task, index) -> an EvalItem and its eval-set line (image pHashes, for
+    training runs' dedup.eval_sets), or K error outcomes."""
 
     def __init__(self, config: EvaluateConfig) -> None:
         self.config = config
@@ -192,8 +192,9 @@ class GenerateHeldoutFn(beam.DoFn):
             benchmark, item, question.images, max_calls=question.max_calls, pngs=question.pngs
         )
         hashes = [f"{image_phash(image):016x}" for image in question.images]
-        line = to_json_line({"id": f"{benchmark}/{item.id}", "question": item.question,
-                             "image_phash": hashes})  # fmt: skip
+        # Images only: generated questions are templated, so their text would match (and drop)
+        # every training question of the same template.
+        line = to_json_line({"id": f"{benchmark}/{item.id}", "image_phash": hashes})
         yield beam.pvalue.TaggedOutput("evalset", ("eval/heldout_evalset.jsonl", (item.id, line)))
         yield EvalItem(benchmark, subtask, prepared)
 

@@ -225,3 +225,29 @@ def test_heldout_sets_are_fixed_by_seed_and_differ_from_training_questions():
     assert training.pngs != first.prepared.pngs  # same index and size, other seed: other maze
     (scene,) = made(("heldout_scenes", "count", 0))
     assert scene.subtask == "count" and scene.prepared.max_calls == config.scenes.max_calls
+
+
+def test_heldout_evalset_lines_keep_the_heldout_images_out_of_training(tmp_path):
+    from filters.dedup import load_eval_set
+    from generators.oracle import generate_question
+    from inputs.prepare import PreparedItem
+    from pipelines.evaluate import EvaluateConfig, GenerateHeldoutFn
+    from pipelines.pool import question_print
+    from schemas.config import build_config
+
+    config = build_config(EvaluateConfig, {
+        "heldout": {"maze_grid_sizes": [4], "per_grid_size": 1},
+        "teacher": {"kind": "openai", "model": "m", "endpoint": "http://127.0.0.1:1/v1"},
+    })  # fmt: skip
+    outputs = list(GenerateHeldoutFn(config).process(("heldout_maze", "grid_4", 0)))
+    (line,) = [o.value[1][1] for o in outputs if getattr(o, "tag", "") == "evalset"]
+    (held,) = [o.prepared for o in outputs if hasattr(o, "prepared")]
+    assert "question" not in json.loads(line)  # templated text would match every maze
+    path = tmp_path / "heldout_evalset.jsonl"
+    path.write_text(line + "\n")
+    eval_set = load_eval_set([str(path)], max_distance=0)
+    assert eval_set.match(question_print(held))
+    maze = config.generator_config("heldout_maze", "grid_4")
+    training = generate_question("maze", 0, 0, maze)
+    other = PreparedItem("maze", training.item, training.images, pngs=training.pngs)
+    assert not eval_set.match(question_print(other))
