@@ -227,3 +227,14 @@ def trajectory_response(trajectory: Trajectory) -> str:
         if turn.env_reply:
             parts.append(f"\n{IM_START}user\n{turn.env_reply}{IM_END}\n{IM_START}assistant\n")
     return "".join(parts)
+
+
+def trajectory_sequence(trajectory: Trajectory, end: str = IM_END) -> str:
+    """A trajectory as a trainer that decodes the whole sequence passes it: system turn, first
+    user turn, generation prompt, then `trajectory_response` (for tests and benchmarks)."""
+    return (
+        f"{IM_START}system\n{trajectory.system_prompt}{IM_END}\n"
+        f"{IM_START}user\n{trajectory.user_prompt}{IM_END}\n{IM_START}assistant\n"
+        + trajectory_response(trajectory).removesuffix(IM_END)
+        + end
+    )
