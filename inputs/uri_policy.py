@@ -131,8 +131,9 @@ def scheme_of(ref: str) -> str:
     return match.group(1).lower() if match else ""
 
 
-def check_scheme(ref: str, policy: UriPolicy) -> str:
-    """The scheme of a record's media reference ("" for a relative path).
+def check_scheme(ref: str, policy: UriPolicy, what: str = "") -> str:
+    """The scheme of a record's media reference ("" for a relative path); `what` names the
+    reference in the detail (default: the reference itself).
 
     Raises InputRejected(`unsafe_path`) naming the scheme when the policy does not allow it.
     """
@@ -141,7 +142,7 @@ def check_scheme(ref: str, policy: UriPolicy) -> str:
         allowed = ", ".join(f"{s}://" for s in policy.schemes)
         raise InputRejected(
             "unsafe_path",
-            f"{_short(ref)}: the {scheme}: scheme is not allowed (relative paths and "
+            f"{what or _short(ref)}: the {scheme}: scheme is not allowed (relative paths and "
             f"{allowed or 'nothing else'} are)",
         )
     return scheme
@@ -161,17 +162,17 @@ class Target(NamedTuple):
     path: str
 
 
-def _target(url: str, policy: UriPolicy) -> Target:
-    scheme = check_scheme(url, policy)
+def _target(url: str, policy: UriPolicy, what: str) -> Target:
+    scheme = check_scheme(url, policy, what)
     if scheme not in HTTP_SCHEMES:
-        raise InputRejected("unsafe_path", f"{_short(url)}: only http(s) can be fetched here")
+        raise InputRejected("unsafe_path", f"{what}: a redirect may only lead to http(s)")
     try:
         parts = urlsplit(url)
         port = parts.port or (443 if scheme == "https" else 80)
     except ValueError as exc:
-        raise InputRejected("unsafe_path", f"{_short(url)}: not a valid URL ({exc})") from exc
+        raise InputRejected("unsafe_path", f"{what}: not a valid URL ({exc})") from exc
     if not parts.hostname:
-        raise InputRejected("unsafe_path", f"{_short(url)}: no host")
+        raise InputRejected("unsafe_path", f"{what}: no host")
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return Target(scheme, parts.hostname.rstrip("."), port, path)
 
@@ -270,7 +271,7 @@ def fetch_http(url: str, policy: UriPolicy) -> bytes:
     current = url
     for hop in range(MAX_REDIRECTS + 1):
         what = _short(url) if hop == 0 else f"{_short(url)} (redirected to {_short(current)})"
-        target = _target(current, policy)
+        target = _target(current, policy, what)
         infos = checked_addresses(target, policy, what)
         conn = None
         try:
