@@ -17,11 +17,15 @@ from pathlib import PurePosixPath
 from PIL import Image, UnidentifiedImageError
 
 from drawing.images import decode_image
-from inputs.rejection import InputRejected
-from inputs.uri_policy import HTTP_SCHEMES, SUPPORTED_SCHEMES, UriPolicy, check_scheme, fetch_http
-from inputs.uri_policy import scheme_of as scheme_of
-
-__all__ = ["InputRejected"]  # re-exported: adapters and stages import it from here
+from inputs.rejection import InputRejected  # adapters and stages import it from here
+from inputs.uri_policy import (
+    HTTP_SCHEMES,
+    SUPPORTED_SCHEMES,
+    UriPolicy,
+    check_scheme,
+    fetch_http,
+    scheme_of,
+)
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 # The image formats Pillow may open for an input: each announces its size in a header that
