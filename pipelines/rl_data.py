@@ -24,7 +24,7 @@ from filters.dedup import EvalSet
 from filters.scoring import normalize_choice, unwrap_answer
 from generators.maze import MazeConfig
 from generators.scenes import SceneConfig
-from inputs.media import MediaConfig
+from inputs.media import MediaConfig, smart_resize
 from inputs.prepare import PreparedItem
 from inputs.sources import InputConfig
 from pipelines.accounting import WriteMetrics
@@ -40,7 +40,7 @@ from pipelines.pool import (
 )
 from pipelines.real_data import SampleTrajectories
 from schemas.records import Provenance, QAItem, to_json
-from schemas.rl import OPTION_LETTERS, RLImages, RLKeys, rl_keys, to_rl_record, trainer_size
+from schemas.rl import OPTION_LETTERS, PATCH, RLImages, RLKeys, rl_keys, to_rl_record
 from schemas.sharegpt import image_path
 from teachers.factory import TeacherConfig
 
@@ -163,6 +163,16 @@ def rl_answer(item: QAItem) -> str:
             f"{len(item.options)} options"
         )
     return letter
+
+
+DEFAULT_RL_IMAGES = RLImages()
+
+
+def trainer_size(width: int, height: int, images: RLImages = DEFAULT_RL_IMAGES) -> tuple[int, int]:
+    """(width, height) the trainer's Qwen-VL processor resizes an image to at the profile's
+    pixel bounds; an image already of that size is left alone by it."""
+    h, w = smart_resize(height, width, PATCH, images.min_pixels, images.max_pixels)
+    return w, h
 
 
 def rl_image(image: Image.Image, png: bytes, images: RLImages) -> bytes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,24 +81,6 @@ def rl_keys(rl_format: str) -> RLKeys:
     if rl_format not in RL_FORMATS:
         raise ValueError(f"unknown rl_format {rl_format!r}; known: {', '.join(RL_FORMATS)}")
     return RL_FORMATS[rl_format]
-
-
-def trainer_size(width: int, height: int, images: RLImages = RLImages()) -> tuple[int, int]:
-    """The size a Qwen-VL processor resizes an image to: sides rounded to multiples of 28,
-    then scaled (keeping the aspect ratio) into [min_pixels, max_pixels]; an image already of
-    that size is left as it is."""
-
-    def snap(value: float, rounding) -> int:
-        return max(PATCH, rounding(value / PATCH) * PATCH)
-
-    w, h = snap(width, round), snap(height, round)
-    if w * h > images.max_pixels:
-        scale = math.sqrt(width * height / images.max_pixels)
-        w, h = snap(width / scale, math.floor), snap(height / scale, math.floor)
-    elif w * h < images.min_pixels:
-        scale = math.sqrt(images.min_pixels / (width * height))
-        w, h = snap(width * scale, math.ceil), snap(height * scale, math.ceil)
-    return w, h
 
 
 def vilasr_data_type(data_type: str, num_images: int) -> str:

@@ -13,8 +13,9 @@ from drawing.environment import DrawingEnv, EnvConfig
 from drawing.format import format_answer_turn, format_tool_turn
 from drawing.prompts import Prompts
 from filters.scoring import extract_answer
+from pipelines.rl_data import trainer_size
 from schemas.records import BoxOp, LineOp
-from schemas.rl import OPTION_LETTERS, trainer_size
+from schemas.rl import OPTION_LETTERS
 from tests.realdata import build_dataset, script_for
 from tests.scripted_server import ScriptedServer
 from tests.vilasr_contract import dataset_prompt, full_sequence, read_jsonl, response
