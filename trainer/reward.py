@@ -46,6 +46,7 @@ _SEGMENT_RE = re.compile(
 )
 _IMAGE_TOKEN_RE = re.compile(r"<\|vision_start\|>|<image>")
 _SCORED_TYPES = ("multiple choice", "numerical")
+_TYPE_ALIASES = {"regression": "numerical"}  # SpaceR-style sources name numerical so
 PROMPTS_ENV = "DRAWREASON_PROMPTS_DIR"  # the prompt set the trajectories were made with
 
 
@@ -201,6 +202,7 @@ def compute_score(
     """
     if prompts_dir is None:
         prompts_dir = os.environ.get(PROMPTS_ENV, "")
+    question_type = _TYPE_ALIASES.get(question_type, question_type)
     replayed = replay(decode_turns(predict_str), prompts_dir)
     turns = replayed.turns
     answer = extract_answer(turns[-1].raw) if turns else None
