@@ -1,4 +1,5 @@
-"""Reward throughput: decoded multi-turn responses scored per second on one core.
+"""Reward throughput: decoded multi-turn trajectories scored per second on one core, in the
+response-only form and as the whole decoded sequence (system and question included).
 
 python benchmarks/reward_throughput.py [--n 400] [--repeat 5]
 """
@@ -17,7 +18,7 @@ from drawing.prompts import Prompts  # noqa: E402
 from generators.maze import MazeConfig  # noqa: E402
 from generators.oracle import build_oracle_sample  # noqa: E402
 from schemas.records import Provenance  # noqa: E402
-from trainer.reward import compute_score, trajectory_response  # noqa: E402
+from trainer.reward import compute_score, trajectory_response, trajectory_sequence  # noqa: E402
 
 
 def main() -> None:
@@ -30,17 +31,22 @@ def main() -> None:
     samples = []
     for i in range(args.n):
         traj = build_oracle_sample("maze", i, 0, MazeConfig(), prompts, provenance).trajectory
-        samples.append((trajectory_response(traj), traj.item.answer, traj.item.question_type))
-    turns = sum(s[0].count("<|im_start|>assistant") + 1 for s in samples) / len(samples)
-    start = time.perf_counter()
-    for _ in range(args.repeat):
-        for response, answer, qtype in samples:
-            compute_score(response, answer, qtype)
-    elapsed = time.perf_counter() - start
-    rate = args.n * args.repeat / elapsed
+        samples.append((traj, traj.item.answer, traj.item.question_type))
     print(f"machine: {platform.machine()}, Python {platform.python_version()}, one process")
-    print(f"maze responses, {turns:.1f} assistant turns on average")
-    print(f"compute_score: {rate:,.0f} trajectories/s ({1e3 / rate:.3f} ms each)")
+    turns = sum(len(t.turns) for t, _, _ in samples) / len(samples)
+    print(f"maze trajectories, {turns:.1f} assistant turns on average")
+    for form, build in (
+        ("response only", trajectory_response),
+        ("whole sequence", trajectory_sequence),
+    ):
+        texts = [(build(t), answer, qtype) for t, answer, qtype in samples]
+        start = time.perf_counter()
+        for _ in range(args.repeat):
+            for text, answer, qtype in texts:
+                compute_score(text, answer, qtype)
+        elapsed = time.perf_counter() - start
+        rate = args.n * args.repeat / elapsed
+        print(f"compute_score, {form}: {rate:,.0f} trajectories/s ({1e3 / rate:.3f} ms each)")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, field, replace
 
 from PIL import Image
@@ -51,7 +51,7 @@ class Rollout:
     termination: str
 
 
-def _signature(op: Operation) -> tuple:
+def operation_signature(op: Operation) -> tuple:
     """What makes two operations the same: tool, image, label and geometry (a box with swapped
     corners is the same box)."""
     if isinstance(op, BoxOp):
@@ -66,6 +66,41 @@ def _points(op: Operation) -> list[tuple[str, float, float]]:
         x1, y1, x2, y2 = op.bbox_2d
         return [("bbox_2d", x1, y1), ("bbox_2d", x2, y2)]
     return [("start_point_2d", *op.start_point_2d), ("end_point_2d", *op.end_point_2d)]
+
+
+def check_operations(
+    ops: Sequence[Operation],
+    sizes: Sequence[tuple[int, int] | None],
+    issued: Set[tuple] = frozenset(),
+) -> tuple[str, str]:
+    """(reason, detail) of the first operation, in order, that cannot execute; else ("", "").
+
+    `sizes[i]` is the (width, height) of image i + 1 (None where unknown: the bounds check is
+    skipped for that image), `issued` the signatures of operations executed earlier in the
+    trajectory. An index out of range or a point outside its image is `bad_operation`; an
+    operation already issued, or issued earlier in this turn, is `duplicate_operation`. The
+    environment and the reward (trainer/reward.py) both call this, so they never disagree.
+    """
+    seen = set(issued)
+    for n, op in enumerate(ops, start=1):
+        if not 1 <= op.index <= len(sizes):
+            return BAD_OPERATION, f"operation {n}: index {op.index} out of range 1..{len(sizes)}"
+        size = sizes[op.index - 1]
+        if size is not None:
+            width, height = size
+            for key, x, y in _points(op):
+                if not (0 <= x <= width and 0 <= y <= height):
+                    return BAD_OPERATION, (
+                        f"operation {n}: '{key}' point ({x}, {y}) outside image {op.index} "
+                        f"(x in 0..{width}, y in 0..{height})"
+                    )
+        signature = operation_signature(op)
+        if signature in seen:
+            return "duplicate_operation", (
+                f"operation {n}: {op.tool} {op.label!r} on image {op.index} was already issued"
+            )
+        seen.add(signature)
+    return "", ""
 
 
 class DrawingEnv:
@@ -89,31 +124,10 @@ class DrawingEnv:
         self.done = False
         self.termination = ""
         self._issued: set[tuple] = set()
+        self.final_sent = False  # the last environment turn told the model to answer now
 
     def _check(self, ops: Sequence[Operation]) -> tuple[str, str]:
-        """(reason, detail) of the first operation, in order, that cannot execute: index out of
-        range or a point outside its image (`bad_operation`), or an operation already issued in
-        this trajectory or earlier in this turn (`duplicate_operation`); else ("", "")."""
-        seen = set(self._issued)
-        for n, op in enumerate(ops, start=1):
-            if not 1 <= op.index <= len(self.images):
-                return BAD_OPERATION, (
-                    f"operation {n}: index {op.index} out of range 1..{len(self.images)}"
-                )
-            width, height = self.images[op.index - 1].size
-            for key, x, y in _points(op):
-                if not (0 <= x <= width and 0 <= y <= height):
-                    return BAD_OPERATION, (
-                        f"operation {n}: '{key}' point ({x}, {y}) outside image {op.index} "
-                        f"(x in 0..{width}, y in 0..{height})"
-                    )
-            signature = _signature(op)
-            if signature in seen:
-                return "duplicate_operation", (
-                    f"operation {n}: {op.tool} {op.label!r} on image {op.index} was already issued"
-                )
-            seen.add(signature)
-        return "", ""
+        return check_operations(ops, [im.size for im in self.images], self._issued)
 
     def _finish(
         self, turn: Turn, termination: str, new_images: tuple[tuple[int, Image.Image], ...] = ()
@@ -158,16 +172,24 @@ class DrawingEnv:
             self.states.append(state)
             self.parents.append(k)
             new_images.append((len(self.images), self.images[-1]))
-        self._issued.update(_signature(op) for op in turn.operations)
+        self._issued.update(operation_signature(op) for op in turn.operations)
         calls = len(self.turns) + 1
         indices = tuple(i for i, _ in new_images)
-        if calls >= self.config.max_calls:
-            detail = f"a tool call in the last of {self.config.max_calls} allowed turns"
+        if calls >= self.config.max_calls or self.final_sent:
+            if self.final_sent and calls < self.config.max_calls:
+                detail = "a tool call after the answer-now turn (the image cap was near)"
+            else:
+                detail = f"a tool call in the last of {self.config.max_calls} allowed turns"
             turn = replace(turn, new_images=indices, error="budget_exhausted", error_detail=detail)
             return self._finish(turn, "budget_exhausted", tuple(new_images))
+        # The answer-now turn goes out when the next call is the last one allowed, or when a
+        # turn drawing on as many images as this one would pass the image cap.
+        self.final_sent = (
+            calls == self.config.max_calls - 1
+            or len(self.images) + len(targets) > self.config.max_images
+        )
         reply = self.prompts.env_reply(
-            [(i, im.width, im.height) for i, im in new_images],
-            final=calls == self.config.max_calls - 1,
+            [(i, im.width, im.height) for i, im in new_images], final=self.final_sent
         )
         turn = replace(turn, new_images=indices, env_reply=reply)
         self.turns.append(turn)

@@ -25,20 +25,20 @@ def normalize_box(op: BoxOp) -> BoxOp:
 def merge_state(state: ImageState, ops: Iterable[Operation]) -> ImageState:
     """Apply operations in order.
 
-    A label that exists in the same list is replaced in place (a box keeps its colour); a label
-    that exists in the other list (a box redrawn as a line, or the reverse) is removed there and
-    appended to the new kind's list, so one label names one element; new labels are appended.
+    Boxes and lines are keyed by label separately: a label that exists in the same list is
+    replaced in place (a box keeps its colour), a new label is appended. A box and a line may
+    share a label and both stay drawn, as in the reference environment, so drawing a line never
+    shifts the colours of the boxes after it.
     """
     boxes = list(state.boxes)
     lines = list(state.lines)
     for op in ops:
         if isinstance(op, BoxOp):
-            same, other, new = boxes, lines, normalize_box(op)
+            same, new = boxes, normalize_box(op)
         elif isinstance(op, LineOp):
-            same, other, new = lines, boxes, op
+            same, new = lines, op
         else:
             raise TypeError(f"not an operation: {type(op).__name__}")
-        other[:] = [e for e in other if e.label != new.label]
         for i, element in enumerate(same):
             if element.label == new.label:
                 same[i] = new

@@ -42,24 +42,34 @@ def parse_number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def mean_relative_accuracy(pred: float, gt: float) -> float:
-    """MRA over thresholds 0.50..0.95; ground truth 0 is scored by exact match.
+def _exact(value: float) -> Fraction:
+    """The decimal a float was written as (19.0 -> 19, 0.1 -> 1/10), not its binary value."""
+    return Fraction(repr(value))
 
-    Evaluated in exact decimal arithmetic (the numbers as written), so 19 against 20 is a
-    relative error of exactly 0.05 and scores 0.9, and 7 against 10 scores 0.4.
-    """
+
+def mean_relative_accuracy(pred: float, gt: float) -> float:
+    """MRA over thresholds t = 0.50, 0.55, ..., 0.95: the share of t with
+    |pred - gt| / |gt| < 1 - t, evaluated in exact rationals (19 against 20 is a relative
+    error of exactly 0.05 and scores 0.9). Ground truth 0 is scored by exact match."""
     if gt == 0:
         return 1.0 if pred == 0 else 0.0
-    p, g = Fraction(repr(float(pred))), Fraction(repr(float(gt)))
-    rel = abs(p - g) / abs(g)
-    hits = sum(rel < 1 - Fraction(round(t * 100), 100) for t in MRA_THRESHOLDS)
+    error, scale = abs(_exact(pred) - _exact(gt)), abs(_exact(gt))
+    # 1 - t = (10 - i) / 20 for i = 0..9, so the test is 20 * error < (10 - i) * scale.
+    hits = sum(20 * error < (10 - i) * scale for i in range(len(MRA_THRESHOLDS)))
     return hits / len(MRA_THRESHOLDS)
+
+
+def unwrap_answer(ground_truth: str) -> str:
+    """A ground truth written as `<answer>B</answer>` (as some datasets store it) is `B`."""
+    inner = extract_answer(ground_truth)
+    return ground_truth if inner is None else inner
 
 
 def accuracy(answer: str | None, ground_truth: str, question_type: str) -> float:
     """Accuracy in [0, 1] of an extracted answer; no answer scores 0."""
     if answer is None:
         return 0.0
+    ground_truth = unwrap_answer(ground_truth)
     if question_type == "multiple choice":
         gt = normalize_choice(ground_truth)
         return float(gt is not None and normalize_choice(answer) == gt)
@@ -85,13 +95,13 @@ def format_score(turns: Sequence[Turn]) -> float:
 
 
 def rl_reward(acc: float, fmt: float, variant: str = "acc_gated") -> float:
-    """The RL reward by name: `acc_gated` = acc + format if acc > 0 else 0;
-    `mean` = 0.5 acc + 0.5 format (the reference's reported variant)."""
-    if variant == "acc_gated":
-        return acc + fmt if acc > 0 else 0.0
-    if variant == "mean":
-        return 0.5 * acc + 0.5 * fmt
-    raise ValueError(f"unknown reward variant {variant!r}; known: acc_gated, mean")
+    """The RL reward by name, both gated on a right answer (0 when accuracy is 0):
+    `acc_gated` = acc + format; `mean` = 0.5 acc + 0.5 format (the reference trainer's)."""
+    if variant not in ("acc_gated", "mean"):
+        raise ValueError(f"unknown reward variant {variant!r}; known: acc_gated, mean")
+    if acc <= 0:
+        return 0.0
+    return acc + fmt if variant == "acc_gated" else 0.5 * acc + 0.5 * fmt
 
 
 # --- reflection ------------------------------------------------------------------------------

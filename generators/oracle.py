@@ -91,12 +91,13 @@ def build_oracle_sample(
     trajectory = Trajectory(
         item=item,
         subset=subset,
-        system_prompt=prompts.system(width, height, sample.max_calls),
+        system_prompt=prompts.system(width, height, sample.max_calls, len(sample.images)),
         user_prompt=prompts.question(
             sample.question,
             sample.options,
             sample.question_type,
             [img.size for img in sample.images],
+            sample.data_type,
         ),
         input_sizes=tuple(img.size for img in sample.images),
         turns=rollout.turns,

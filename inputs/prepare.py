@@ -59,7 +59,7 @@ def load_media(
     refs: list[str] = []
     for n, ref in enumerate(source.media):
         what = f"item {source.id}: media {ref if isinstance(ref, str) else f'#{n}'}"
-        data = ref if isinstance(ref, bytes) else read_bytes(root, ref)
+        data = ref if isinstance(ref, bytes) else read_bytes(root, ref, media)
         label = ref if isinstance(ref, str) else f"<column bytes #{n}>"
         if source.video:
             frames = sample_frames(data, what, media.video_frames, media.max_input_pixels)

@@ -157,8 +157,10 @@ class RolloutFn(beam.DoFn):
         if prepared.max_calls:  # e.g. mazes run with their own budget
             env_config = EnvConfig(prepared.max_calls, self.max_images)
         sizes = [image.size for image in prepared.images]
-        system = self.prompts.system(*sizes[0], env_config.max_calls)
-        user = self.prompts.question(item.question, item.options, item.question_type, sizes)
+        system = self.prompts.system(*sizes[0], env_config.max_calls, len(sizes))
+        user = self.prompts.question(
+            item.question, item.options, item.question_type, sizes, item.data_type
+        )
         key = trajectory_key(item.id, sample)
         return RolloutJob(
             key, prepared.images, system, user, sample, env_config, pngs=prepared.pngs

@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import apache_beam as beam
+from PIL import Image
 
 from drawing.images import encode_png, image_key
 from filters.dedup import EvalSet
+from filters.scoring import normalize_choice, unwrap_answer
 from generators.maze import MazeConfig
 from generators.scenes import SceneConfig
-from inputs.media import MediaConfig
+from inputs.media import MediaConfig, smart_resize
 from inputs.prepare import PreparedItem
 from inputs.sources import InputConfig
 from pipelines.accounting import WriteMetrics
@@ -36,8 +39,8 @@ from pipelines.pool import (
     generator_configs,
 )
 from pipelines.real_data import SampleTrajectories
-from schemas.records import Provenance, to_json
-from schemas.rl import RLKeys, to_rl_record
+from schemas.records import Provenance, QAItem, to_json
+from schemas.rl import OPTION_LETTERS, PATCH, RLImages, RLKeys, rl_keys, to_rl_record
 from schemas.sharegpt import image_path
 from teachers.factory import TeacherConfig
 
@@ -91,7 +94,9 @@ class RLDataConfig:
     teacher: TeacherConfig = field(default_factory=TeacherConfig)  # the policy, for pass rates
     pass_rate: PassRateConfig = field(default_factory=PassRateConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
-    keys: RLKeys = field(default_factory=RLKeys)
+    rl_format: str = "vilasr_easyr1"  # record profile: vilasr_easyr1 | vilasr | easyr1
+    keys: RLKeys | None = None  # column names; default: those of `rl_format`
+    rl_images: RLImages = field(default_factory=RLImages)
     max_images: int = 42
     prompts_dir: str = ""
     shards_per_subset: int = 1
@@ -103,12 +108,18 @@ class RLDataConfig:
                 "pass_rate needs a policy model to sample: pass --teacher openai|vllm and "
                 "--teacher-model (the cold-start checkpoint)"
             )
+        rl_keys(self.rl_format)  # raises for an unknown profile
         if self.shards_per_subset < 1:
             raise ValueError(f"shards_per_subset must be >= 1, got {self.shards_per_subset}")
 
     @property
     def uses_teacher(self) -> bool:
         return self.pass_rate.enabled
+
+    @property
+    def columns(self) -> RLKeys:
+        """The RL record's column names: `keys` if set, else the profile's."""
+        return self.keys or rl_keys(self.rl_format)
 
     def allocation(self) -> dict[str, int]:
         return allocate(self.num_samples, self.mix) if self.num_samples else {}
@@ -140,20 +151,70 @@ def parquet_features(keys: RLKeys) -> Any:
     return datasets.Features(columns)
 
 
+def rl_answer(item: QAItem) -> str:
+    """The ground truth as an RL record states it: the option letter for multiple choice (a
+    `<answer>` wrapper removed). Raises ValueError when it names none of the item's options."""
+    if item.question_type != "multiple choice":
+        return unwrap_answer(item.answer)
+    letter = normalize_choice(unwrap_answer(item.answer))
+    if letter is None or OPTION_LETTERS.find(letter) >= max(len(item.options), 1):
+        raise ValueError(
+            f"{item.id}: field 'answer' {item.answer!r} is not the letter of one of its "
+            f"{len(item.options)} options"
+        )
+    return letter
+
+
+DEFAULT_RL_IMAGES = RLImages()
+
+
+def trainer_size(width: int, height: int, images: RLImages = DEFAULT_RL_IMAGES) -> tuple[int, int]:
+    """(width, height) the trainer's Qwen-VL processor resizes an image to at the profile's
+    pixel bounds; an image already of that size is left alone by it."""
+    h, w = smart_resize(height, width, PATCH, images.min_pixels, images.max_pixels)
+    return w, h
+
+
+def rl_image(image: Image.Image, png: bytes, images: RLImages) -> bytes:
+    """The PNG of an RL image at the size the trainer's processor keeps (`trainer_size`)."""
+    size = trainer_size(image.width, image.height, images)
+    if size == image.size and png:
+        return png
+    return encode_png(image.resize(size, Image.Resampling.BICUBIC) if size != image.size else image)
+
+
 class RLRecordFn(beam.DoFn):
     """(PreparedItem, pass-rate tally or None) -> the kept Outcome with the JSONL record, the
     images, and the Parquet row with embedded image bytes."""
 
-    def __init__(self, keys: RLKeys, shards: int) -> None:
+    def __init__(self, keys: RLKeys, shards: int, images: RLImages, output: str) -> None:
         self.keys = keys
         self.shards = shards
+        self.images = images
+        self.output = output
 
     def process(self, element: tuple[PreparedItem, dict[str, Any] | None]) -> Iterator[Any]:
         prepared, tally = element
-        pngs = list(prepared.pngs) or [encode_png(image) for image in prepared.images]
+        given = list(prepared.pngs) or [b""] * len(prepared.images)
+        pngs = [
+            rl_image(image, png, self.images)
+            for image, png in zip(prepared.images, given, strict=True)
+        ]
         names = [image_key(png) for png in pngs]
-        paths = [image_path(name) for name in names]
-        record = to_rl_record(prepared.item, paths, self.keys)
+        paths = [image_path(name) for name in names]  # relative to the run directory
+        jsonl = shard_path(f"rl/{prepared.subset}", prepared.item.id, self.shards)
+        if self.images.paths == "absolute":
+            shown = [join(self.output, path) for path in paths]
+        else:
+            shown = [posixpath.relpath(path, posixpath.dirname(jsonl)) for path in paths]
+        try:
+            record = to_rl_record(prepared.item, shown, self.keys, rl_answer(prepared.item))
+        except ValueError as exc:
+            yield beam.pvalue.TaggedOutput(
+                REJECTED,
+                rejection_outcome(STAGE, prepared.subset, prepared.item.id, "bad_answer", str(exc)),
+            )
+            return
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
         extra: tuple[str, ...] = ()
         usage: tuple[tuple[str, int], ...] = ()
@@ -168,7 +229,7 @@ class RLRecordFn(beam.DoFn):
         row = dict(record)
         embedded = self.keys.images or self.keys.image_path
         row[embedded] = [
-            {"bytes": png, "path": path} for png, path in zip(pngs, paths, strict=True)
+            {"bytes": png, "path": path} for png, path in zip(pngs, shown, strict=True)
         ]
         relpath = shard_path(f"rl/{prepared.subset}", prepared.item.id, self.shards, ".parquet")
         yield beam.pvalue.TaggedOutput("parquet", (relpath, (prepared.item.id, row)))
@@ -287,8 +348,9 @@ def build_pipeline(
         rollout_images = None
         to_write = items | "NoTally" >> beam.Map(lambda it: (it, None))
     records = to_write | "RLRecord" >> beam.ParDo(
-        RLRecordFn(config.keys, config.shards_per_subset)
-    ).with_outputs("images", "parquet", main=KEPT)
+        RLRecordFn(config.columns, config.shards_per_subset, config.rl_images, output)
+    ).with_outputs("images", "parquet", REJECTED, main=KEPT)
+    rejected_all.append(records[REJECTED])
     outcomes = (records[KEPT], *rejected_all, *errors_all) | "Outcomes" >> beam.Flatten()
     shards = config.shards_per_subset
     _ = (
@@ -309,6 +371,6 @@ def build_pipeline(
     _ = (
         records["parquet"]
         | "GroupParquet" >> beam.GroupByKey()
-        | "WriteParquet" >> beam.ParDo(WriteParquetFn(output, parquet_features(config.keys)))
+        | "WriteParquet" >> beam.ParDo(WriteParquetFn(output, parquet_features(config.columns)))
     )
     return (outcomes, expected) | "Metrics" >> WriteMetrics(output, STAGE, sft=False)

@@ -20,6 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines.io import join
 from publish.dataset import RL_STAGE, SFT_STAGES, Run, SplitSource
+from schemas.config import build_config
 
 GENERATED_LICENSE = "apache-2.0"  # generators/oracle.py: what generated samples are released under
 TASK_CATEGORIES = ["image-text-to-text", "visual-question-answering"]
@@ -103,10 +104,11 @@ def _scan_items(path: str) -> Iterable[dict[str, Any]]:
 
 
 def _input_subset(entry: dict[str, Any]) -> str:
-    if entry.get("name"):
-        return entry["name"]
-    base = str(entry.get("path", "")).rstrip("/").rsplit("/", 1)[-1]
-    return base.split(".", 1)[0] if "." in base else base
+    """The subset an input of the run config wrote: named by the stage's own rule."""
+    from inputs.sources import InputConfig
+
+    fields = {k: v for k, v in entry.items() if k in InputConfig.__dataclass_fields__}
+    return build_config(InputConfig, fields, "inputs").subset
 
 
 def collect_sources(run: Run, subsets: Iterable[str]) -> list[SourceInfo]:

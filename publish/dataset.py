@@ -22,6 +22,7 @@ from typing import Any
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.io import exists, join, read_json
+from schemas.rl import resolve_image
 
 SFT_STAGES = ("cold_start", "reflective")
 RL_STAGE = "rl_data"
@@ -149,7 +150,8 @@ class _Images:
         self.root = root
 
     def load(self, rel: str) -> dict[str, Any]:
-        with FileSystems.open(join(self.root, rel)) as f:
+        absolute = rel.startswith("/") or "://" in rel
+        with FileSystems.open(rel if absolute else join(self.root, rel)) as f:
             return {"bytes": f.read(), "path": rel}
 
 
@@ -167,9 +169,12 @@ def sft_features() -> Any:
 
 
 def rl_keys(run: Run) -> Any:
-    from schemas.rl import RLKeys
+    """The RL columns the run wrote: its `keys`, else those of its `rl_format` profile."""
+    from schemas.rl import RLKeys, rl_keys
 
-    keys = run.config.get("keys") or {}
+    keys = run.config.get("keys")
+    if not keys:
+        return rl_keys(run.config.get("rl_format") or "vilasr_easyr1")
     return RLKeys(**{k: v for k, v in keys.items() if k in RLKeys.__dataclass_fields__})
 
 
@@ -196,10 +201,14 @@ def _rl_rows(
     root: str, files: Sequence[str], columns: Sequence[str], embedded: str
 ) -> Iterator[dict[str, Any]]:
     images = _Images(root)
-    for record in iter_records(root, files):
-        row = {name: record.get(name) for name in columns}
-        row[embedded] = [images.load(rel) for rel in record.get(embedded) or []]
-        yield row
+    for file in files:
+        for record in iter_records(root, (file,)):
+            row = {name: record.get(name) for name in columns}
+            row[embedded] = [
+                {**images.load(resolve_image(file, rel)), "path": rel}
+                for rel in record.get(embedded) or []
+            ]
+            yield row
 
 
 def features_for(run: Run) -> Any:

@@ -23,6 +23,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from drawing.parse import parse_turn
 from filters.scoring import extract_answer, normalize_choice
+from schemas.rl import resolve_image
 from schemas.sharegpt import IMAGE_TOKEN, image_path
 
 KEPT, REJECTED, EVALUATED = "kept", "rejected", "evaluated"
@@ -411,8 +412,11 @@ def rejection_entry(record: dict[str, Any], subset: str, stage: str) -> dict[str
     }
 
 
-def rl_entry(record: dict[str, Any], subset: str) -> dict[str, Any]:
-    paths = record.get("images") or record.get("image_path") or []
+def rl_entry(record: dict[str, Any], subset: str, shard: str = "rl/x.jsonl") -> dict[str, Any]:
+    """The viewer entry of an RL record found in the run-relative file `shard`."""
+    paths = [
+        resolve_image(shard, p) for p in record.get("images") or record.get("image_path") or []
+    ]
     return {
         "id": record.get("id", ""),
         "stage": "rl_data",
@@ -524,7 +528,9 @@ def scan_run(root: str, max_per_group: int, seed: int) -> Scan:
                 add_letter(
                     stats, subset, str(record.get("answer", "")), len(record.get("options") or [])
                 )
-            offer((subset, KEPT, ""), str(record.get("id", "")), (line, subset, "rl_data", "rl"))
+            # RL image paths are relative to their file's folder; the viewer's to the run root.
+            shard = path[len(root) :].lstrip("/")
+            offer((subset, KEPT, ""), str(record.get("id", "")), (line, subset, shard, "rl"))
 
     for benchmark, path in eval_files(root):
         stats.stages.add("evaluate")
@@ -560,4 +566,4 @@ def _build(item: tuple[str, str, str, str]) -> dict[str, Any]:
         wrapped = {"sample_id": record["item"]["id"], "reason": eval_reason(record),
                    "trajectory": record}  # fmt: skip
         return {**rejection_entry(wrapped, subset, stage), "status": EVALUATED}
-    return rl_entry(record, subset)
+    return rl_entry(record, subset, stage)

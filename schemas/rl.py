@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,66 @@ class RLKeys:
             raise ValueError("RL keys need an image_path or images column")
 
 
+# ViLaSR's dataset class knows these data types only (any other raises); `maze` and `vqa` get
+# the single-image prompt, `video` and `spatial_r1` the multi-frame prompt with every image.
+VILASR_DATA_TYPES = ("maze", "vqa", "video", "spatial_r1")
+# Record profiles by consumer (config `rl_format`): which columns each one reads.
+RL_FORMATS: dict[str, RLKeys] = {
+    "vilasr_easyr1": RLKeys(),
+    "vilasr": RLKeys(problem="", images=""),
+    "easyr1": RLKeys(question="", image_path=""),
+}
+PATCH = 28  # Qwen2-VL / Qwen2.5-VL see images in 28-pixel patches
+VILASR_MAX_PIXELS = 200_704  # its GRPO config: 256 * 28 * 28
+VILASR_MIN_PIXELS = 16_384
+
+
+@dataclass(frozen=True)
+class RLImages:
+    """How RL images are written: sides multiples of 28 inside [min_pixels, max_pixels] (the
+    trainer's own resize then leaves them alone, so the coordinates the model draws match the
+    pixels the environment renders), and image paths `relative` to the JSONL file's folder or
+    `absolute` (joined with the output directory)."""
+
+    max_pixels: int = VILASR_MAX_PIXELS
+    min_pixels: int = VILASR_MIN_PIXELS
+    paths: str = "relative"
+
+    def __post_init__(self) -> None:
+        if not PATCH * PATCH <= self.min_pixels <= self.max_pixels:
+            raise ValueError(
+                f"rl_images needs {PATCH * PATCH} <= min_pixels <= max_pixels, "
+                f"got {self.min_pixels} and {self.max_pixels}"
+            )
+        if self.paths not in ("relative", "absolute"):
+            raise ValueError(f"rl_images.paths must be relative or absolute, got {self.paths!r}")
+
+
+def resolve_image(jsonl: str, path: str) -> str:
+    """Where an RL record's image path points, relative to the run directory, for a record of
+    the file `jsonl` (a run-relative path): paths are relative to the file's folder; absolute
+    paths and URIs are returned as they are."""
+    if path.startswith("/") or "://" in path:
+        return path
+    return posixpath.normpath(posixpath.join(posixpath.dirname(jsonl), path))
+
+
+def rl_keys(rl_format: str) -> RLKeys:
+    """The columns of a record profile; raises ValueError for an unknown one."""
+    if rl_format not in RL_FORMATS:
+        raise ValueError(f"unknown rl_format {rl_format!r}; known: {', '.join(RL_FORMATS)}")
+    return RL_FORMATS[rl_format]
+
+
+def vilasr_data_type(data_type: str, num_images: int) -> str:
+    """ViLaSR's branch for an item: mazes `maze`, multi-image and video items `video` (every
+    image shown), single images `vqa`; a source's own known value is kept where it fits."""
+    if num_images > 1:
+        # `maze` and `vqa` show one image but pass all of them to the processor
+        return data_type if data_type in ("video", "spatial_r1") else "video"
+    return data_type if data_type in VILASR_DATA_TYPES else "vqa"
+
+
 def option_lines(options: Sequence[str]) -> list[str]:
     """Options with their letters ("A. left"), keeping a letter an option already has."""
     out = []
@@ -49,10 +110,12 @@ def problem_text(item: QAItem) -> str:
 
 
 def to_rl_record(
-    item: QAItem, image_paths: Sequence[str], keys: RLKeys = RLKeys()
+    item: QAItem, image_paths: Sequence[str], keys: RLKeys = RLKeys(), answer: str = ""
 ) -> dict[str, Any]:
     """The RL record of a scorable question; `image_paths` replace the item's image references
-    (relative to the dataset root). `grid_size` is always present (null unless a maze).
+    (as the consumer opens them). `data_type` is one of ViLaSR's branches, options carry their
+    letters, `answer` (default: the item's) is stated as given, and `grid_size` is always
+    present (null unless a maze).
 
     Raises ValueError for a free-form question or an image count mismatch.
     """
@@ -69,9 +132,9 @@ def to_rl_record(
         record[keys.image_path] = list(image_paths)
     if keys.images:
         record[keys.images] = list(image_paths)
-    record[keys.answer] = item.answer
+    record[keys.answer] = answer or item.answer
     record["question_type"] = item.question_type
-    record["data_type"] = item.data_type
-    record["options"] = list(item.options)
+    record["data_type"] = vilasr_data_type(item.data_type, len(image_paths))
+    record["options"] = option_lines(item.options)
     record["grid_size"] = item.grid_size
     return record

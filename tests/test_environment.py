@@ -323,7 +323,7 @@ def test_question_prompt_details():
     assert text.startswith("<image>\nThe index of the given image is 1 (width: 8, height: 9).")
     assert "\n(A) up\nB. down\nC. left\n" in text
     free = prompts.question("Describe it.", [], "free-form", [(8, 9)])
-    assert free.endswith("Describe it.")
+    assert free.endswith("Describe it.\n")  # templates are exact: no suffix line, its newline stays
     with pytest.raises(ValueError, match="27 options"):
         prompts.question("?", ["x"] * 27, "multiple choice", [(8, 9)])
 
@@ -337,3 +337,25 @@ def test_env_reply_texts_and_pickling():
     clone = pickle.loads(pickle.dumps(prompts))
     assert clone.templates == prompts.templates
     assert clone.env_reply([(2, 10, 20)], final=True) == final
+
+
+def test_the_answer_now_turn_comes_before_the_image_cap():
+    env = DrawingEnv(_images(), EnvConfig(max_calls=10, max_images=3))
+    first = env.step(_box(1))
+    assert "no longer available" not in first.env_reply  # 2 images, room for one more
+    second = env.step(_box(2, "b"))
+    assert "no longer available" in second.env_reply and env.final_sent  # cap reached
+    assert env.step(ANSWER).termination == "answered"
+    env = DrawingEnv(_images(), EnvConfig(max_calls=10, max_images=3))
+    env.step(_box(1))
+    env.step(_box(2, "b"))
+    late = env.step(_box(1, "c"))  # a tool call after "answer now" cannot fit either
+    assert late.termination == "too_many_images"
+
+
+def test_a_tool_call_after_the_answer_now_turn_ends_the_budget():
+    env = DrawingEnv(_images(2), EnvConfig(max_calls=10, max_images=5))
+    two = format_tool_turn("x", [BoxOp(1, (1, 1, 5, 5), "a"), BoxOp(2, (1, 1, 5, 5), "b")])
+    assert "no longer available" in env.step(two).env_reply  # another such turn would pass 5
+    result = env.step(_box(3, "c"))
+    assert result.termination == "budget_exhausted" and "answer-now" in result.turn.error_detail

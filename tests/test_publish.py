@@ -239,7 +239,8 @@ def test_rl_config_pushed_beside_and_loaded_back(runs, hub, pushed):
         assert [r["id"] for r in got] == [r["id"] for r in records]
         for row, record in zip(got, records, strict=True):
             assert row["images"] == [
-                hashlib.sha256((run / p).read_bytes()).hexdigest() for p in record["images"]
+                hashlib.sha256((run / "rl" / p).read_bytes()).hexdigest()
+                for p in record["images"]  # relative to the JSONL's folder
             ]
             assert row["answer"] == record["answer"]
             assert row["image_path"] == record["image_path"]

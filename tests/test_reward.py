@@ -85,3 +85,29 @@ def test_loads_by_path_in_a_fresh_interpreter(tmp_path):
     scores_line, beam_modules = result.stdout.strip().splitlines()
     assert json.loads(scores_line)["overall"] == 2.0
     assert json.loads(beam_modules) == []  # no pipeline machinery pulled in by the reward
+
+
+def test_loads_by_path_beside_an_unrelated_filters_package(tmp_path):
+    other = tmp_path / "site" / "filters"
+    other.mkdir(parents=True)
+    (other / "__init__.py").write_text("UNRELATED = True\n")
+    path = str(ROOT / "trainer/reward.py")
+    code = (
+        "import importlib.util, json\n"
+        f"spec = importlib.util.spec_from_file_location('custom_reward', {path!r})\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+        "print(json.dumps(module.compute_score("
+        "'<think>x</think> Action: Answer\\n<answer>B</answer><|endoftext|>', 'B')))\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path / "site")}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])["overall"] == 2.0

@@ -38,7 +38,8 @@ def test_rl_record_keys_for_both_trainers():
     assert record["question"] == "Which view?"
     assert record["problem"] == "<image><image>Which view?\nA. view 1\nB. view 2"
     assert record["image_path"] == record["images"] == ["images/aa/1.png", "images/bb/2.png"]
-    assert record["grid_size"] is None and record["options"] == ["view 1", "B. view 2"]
+    assert record["grid_size"] is None and record["options"] == ["A. view 1", "B. view 2"]
+    assert record["data_type"] == "video"  # two images: ViLaSR's multi-frame branch
     vilasr_only = to_rl_record(item, ["x", "y"], RLKeys(problem="", images=""))
     assert "problem" not in vilasr_only and "images" not in vilasr_only
     with pytest.raises(ValueError, match="multiple choice or numerical"):
@@ -55,12 +56,12 @@ def test_generated_questions_become_jsonl_and_parquet(tmp_path):
     for record in records:
         assert isinstance(record["grid_size"], int) and record["data_type"] == "maze"
         assert record["problem"].count("<image>") == len(record["image_path"]) == 1
-        assert all((out / p).is_file() for p in record["image_path"])
+        assert all((out / "rl" / p).is_file() for p in record["image_path"])  # from the file
     ds = datasets.load_dataset("parquet", data_files=str(out / "rl/maze.parquet"), split="train")
     assert isinstance(ds.features["images"].feature, datasets.Image)
     assert ds["id"] == [r["id"] for r in records]
     first = ds[0]["images"][0]
-    on_disk = Image.open(out / records[0]["image_path"][0])
+    on_disk = Image.open(out / "rl" / records[0]["image_path"][0])
     assert (
         first.size == on_disk.size
         and first.convert("RGB").tobytes() == on_disk.convert("RGB").tobytes()

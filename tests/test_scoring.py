@@ -108,7 +108,8 @@ def test_format_score():
 def test_rewards():
     assert rl_reward(1.0, 1.0) == 2.0
     assert rl_reward(0.0, 1.0) == 0.0
-    assert rl_reward(0.0, 1.0, "mean") == 0.5
+    assert rl_reward(0.0, 1.0, "mean") == 0.0  # gated like the reference: no answer, no reward
+    assert rl_reward(0.4, 1.0, "mean") == 0.7
     with pytest.raises(ValueError):
         rl_reward(1, 1, "other")
 

@@ -27,14 +27,14 @@ def test_replace_within_one_turn_keeps_the_last():
     assert state.lines == (LineOp(1, (0, 0), (2, 2), "p"),)
 
 
-def test_label_retargeted_to_the_other_kind_moves_lists():
+def test_a_box_and_a_line_may_share_a_label_and_box_colours_do_not_shift():
     state = merge_state(ImageState(), [BoxOp(1, (0, 0, 5, 5), "a"), BoxOp(1, (0, 0, 5, 5), "b")])
-    retargeted = merge_state(state, [LineOp(2, (0, 0), (3, 3), "a")])
-    assert [b.label for b in retargeted.boxes] == ["b"]
-    assert [ln.label for ln in retargeted.lines] == ["a"]
-    back = merge_state(retargeted, [BoxOp(3, (1, 1, 2, 2), "a")])
-    assert [b.label for b in back.boxes] == ["b", "a"]
-    assert back.lines == ()
+    both = merge_state(state, [LineOp(2, (0, 0), (3, 3), "a")])
+    assert [b.label for b in both.boxes] == ["a", "b"]  # "b" keeps position 2, its colour
+    assert [ln.label for ln in both.lines] == ["a"]
+    moved = merge_state(both, [BoxOp(3, (1, 1, 2, 2), "a")])
+    assert [b.bbox_2d for b in moved.boxes] == [(1, 1, 2, 2), (0, 0, 5, 5)]
+    assert moved.lines == both.lines
 
 
 def test_swapped_corners_are_normalised():
@@ -49,8 +49,8 @@ def test_merge_does_not_mutate_the_input_state():
     assert state == ImageState(boxes=(BoxOp(1, (0, 0, 5, 5), "a"),))
 
 
-def test_label_changing_kind_appends_after_existing_lines():
+def test_a_line_reusing_a_box_label_is_appended_to_the_lines():
     state = merge_state(ImageState(), [BoxOp(1, (0, 0, 5, 5), "x"), LineOp(1, (0, 0), (1, 1), "y")])
     state = merge_state(state, [LineOp(2, (3, 3), (4, 4), "x")])
-    assert state.boxes == ()
+    assert [box.label for box in state.boxes] == ["x"]
     assert [line.label for line in state.lines] == ["y", "x"]

@@ -319,8 +319,10 @@ def make_rollouts(
         calls = config.maze_max_calls if sample.data_type == "maze" else config.max_calls
         env_config = EnvConfig(calls, config.max_images)
         sizes = [im.size for im in images]
-        system = prompts.system(*sizes[0], env_config.max_calls)
-        user = prompts.question(sample.question, sample.options, sample.question_type, sizes)
+        system = prompts.system(*sizes[0], env_config.max_calls, len(sizes))
+        user = prompts.question(
+            sample.question, sample.options, sample.question_type, sizes, sample.data_type
+        )
         for k in range(group_size):
             job = RolloutJob(f"{sample.id}@{step}#{k}", images, system, user, k, env_config)
             conv = Conversation(job, "policy", params, env_config, prompts)

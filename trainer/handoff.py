@@ -303,6 +303,8 @@ def write_handoff(
         train = str(shards[0]) if len(shards) == 1 else str(rl_dir)
         start = str(stage2_out) if reflective else (str(stage1_out) if cold else model)
         config = easyr1_grpo(start, train, train, str(stage3_out))
+        if shards[0].suffix == ".jsonl":  # image paths are relative to the JSONL's folder
+            config["data"]["image_dir"] = str(rl_dir)
         bad = check_easyr1_keys(config)
         if bad:
             raise AssertionError(f"EasyR1 config has keys EasyR1 does not define: {bad}")

@@ -1,21 +1,35 @@
-"""EasyR1/verl custom reward: scores a decoded multi-turn drawing response (SPEC §2).
+"""The RL reward: scores a decoded multi-turn drawing trajectory (docs/reward.md).
 
-Load by path (EasyR1: `worker.reward.reward_function=/path/to/trainer/reward.py:compute_score`).
-Uses the same scoring code as the data filters, so training rewards and data filters agree.
+Load by path (EasyR1: `worker.reward.reward_function=/path/to/trainer/reward.py:compute_score`;
+ViLaSR's fork: its `gcot` score function replaced by this one). Trainers pass one trajectory in
+different forms; every form gets the same scores:
+
+- the whole decoded sequence (ViLaSR's fork): system turn, first user turn with the question,
+  the generation prompt, then assistant and environment turns in Qwen chat markup;
+- the response only (EasyR1, our trainer): the text after the generation prompt;
+- either one ending in `<|im_end|>`, `<|endoftext|>` (padding included) or no end token.
+
+Scoring is the data filters' code (filters.scoring) and operations are checked by the drawing
+environment's own check (index range, points inside their image, no duplicate operation), so a
+filter and a reward never disagree on one string.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import functools
+import os
 import re
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
-if importlib.util.find_spec("filters") is None:  # loaded by path from a checkout, not installed
-    sys.path.append(str(Path(__file__).resolve().parent.parent))
+if __package__ in (None, ""):  # loaded by path: import the checkout this file belongs to
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from drawing.environment import check_operations, operation_signature  # noqa: E402
 from drawing.parse import parse_to_turn  # noqa: E402
+from drawing.prompts import Prompts  # noqa: E402
 from filters.scoring import (  # noqa: E402
     REFLECTION_KINDS,
     accuracy,
@@ -26,54 +40,146 @@ from filters.scoring import (  # noqa: E402
 )
 from schemas.records import Trajectory, Turn  # noqa: E402
 
-_SEGMENT_RE = re.compile(r"<\|im_start\|>(\w+)\n?(.*?)(?:<\|im_end\|>|$)", re.DOTALL)
-_INDEX_RE = re.compile(r"The index of the given image is (\d+)")
+IM_START, IM_END, END_OF_TEXT = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
+_SEGMENT_RE = re.compile(
+    r"<\|im_start\|>(\w+)\n?(.*?)(?=<\|im_end\|>|<\|im_start\|>|\Z)", re.DOTALL
+)
+_IMAGE_TOKEN_RE = re.compile(r"<\|vision_start\|>|<image>")
 _SCORED_TYPES = ("multiple choice", "numerical")
+_TYPE_ALIASES = {"regression": "numerical"}  # SpaceR-style sources name numerical so
+PROMPTS_ENV = "DRAWREASON_PROMPTS_DIR"  # the prompt set the trajectories were made with
 
 
-def split_turns(predict_str: str) -> list[tuple[str, str]]:
-    """(role, text) turns of a decoded response. Text before the first `<|im_start|>` is the
-    first assistant turn (the generation prompt already opened it)."""
-    head, _, rest = predict_str.partition("<|im_start|>")
+class Decoded(NamedTuple):
+    """One decoded trajectory: the prompt's turns (empty in the response-only form) and the
+    (role, text) turns from the first assistant turn on. (Named tuples, not dataclasses: a
+    module that trainers load by path may not be in sys.modules, which dataclasses need.)"""
+
+    prompt: tuple[tuple[str, str], ...]
+    turns: tuple[tuple[str, str], ...]
+
+
+def _strip_end(text: str) -> str:
+    """The text without trailing end tokens, padding and whitespace."""
+    while True:
+        stripped = text.rstrip()
+        for token in (END_OF_TEXT, IM_END):
+            stripped = stripped.removesuffix(token)
+        if stripped == text:
+            return text
+        text = stripped
+
+
+def decode_turns(predict_str: str) -> Decoded:
+    """Split a decoded sequence into its prompt and its turns.
+
+    A sequence that starts with `<|im_start|>` is the whole conversation: the turns before the
+    first assistant turn are the prompt. Otherwise the text before the first `<|im_start|>` is
+    the first assistant turn (the generation prompt already opened it).
+    """
+    text = _strip_end(predict_str)
+    if text.lstrip().startswith(IM_START):
+        segments = [(role, body.strip()) for role, body in _SEGMENT_RE.findall(text)]
+        first = next((i for i, (role, _) in enumerate(segments) if role == "assistant"), None)
+        if first is None:
+            return Decoded(tuple(segments), ())
+        return Decoded(tuple(segments[:first]), tuple(segments[first:]))
+    head, _, rest = text.partition(IM_START)
     turns = []
-    head = head.replace("<|im_end|>", "").strip()
+    head = head.replace(IM_END, "").strip()
     if head:
         turns.append(("assistant", head))
     if rest:
-        turns += [(r, t.strip()) for r, t in _SEGMENT_RE.findall("<|im_start|>" + rest)]
-    return turns
+        turns += [(r, t.strip()) for r, t in _SEGMENT_RE.findall(IM_START + rest)]
+    return Decoded((), tuple(turns))
 
 
-def _turn_records(turns: list[tuple[str, str]]) -> tuple[list[Turn], list[int], int]:
-    """Parsed assistant turns, the parent of every rendered image, and the number of inputs.
+def split_turns(predict_str: str) -> list[tuple[str, str]]:
+    """(role, text) turns of a decoded trajectory from its first assistant turn on."""
+    return list(decode_turns(predict_str).turns)
 
-    Numbering follows SPEC §1: each turn's distinct referenced images, in first-reference
-    order, become the next images; the first environment turn names the first new index,
-    which tells how many inputs there were.
+
+@functools.lru_cache(maxsize=8)
+def _line_patterns(prompts_dir: str) -> tuple[re.Pattern[str], ...]:
+    return Prompts(prompts_dir or None).image_line_patterns()
+
+
+def _image_lines(text: str, patterns: tuple[re.Pattern[str], ...]) -> list[dict[str, int]]:
+    found: dict[int, dict[str, int]] = {}
+    for pattern in patterns:
+        for match in pattern.finditer(text):
+            fields = {k: int(v) for k, v in match.groupdict().items() if v is not None}
+            found.setdefault(match.start(), fields)
+    return [found[k] for k in sorted(found)]
+
+
+class Replayed(NamedTuple):
+    """Assistant turns as the environment would have recorded them, the parent of every
+    rendered image, and the number of input images."""
+
+    turns: tuple[Turn, ...]
+    parents: tuple[int, ...]
+    num_inputs: int
+
+
+def replay(decoded: Decoded, prompts_dir: str = "") -> Replayed:
+    """Parse every assistant turn and check its operations as the environment did.
+
+    Inputs are counted from the first user turn (its image tokens, else its image lines), or in
+    the response-only form from the first environment turn's first image index. Image sizes come
+    from the image lines (`index`, `width`, `height` of the prompt set's templates); a rendered
+    image has its parent's size, so an input's size is known once anything drawn on it was
+    shown. Where no size is known, only the index range and duplicates are checked.
     """
+    patterns = _line_patterns(prompts_dir)
+    users = [text for role, text in decoded.prompt if role == "user"]
+    sizes: dict[int, tuple[int, int]] = {}
+    first_new = None
+    num_inputs = 0
+    if users:
+        question = users[0]
+        lines = _image_lines(question, patterns)
+        num_inputs = len(_IMAGE_TOKEN_RE.findall(question)) or len(lines)
+        for n, line in enumerate(lines, start=1):
+            if "width" in line and "height" in line:
+                sizes[line.get("index", n)] = (line["width"], line["height"])
     parsed: list[Turn] = []
     parents: list[int] = []
-    first_new = None
-    for role, text in turns:
+    for role, text in decoded.turns:
         if role == "assistant":
-            p = parse_to_turn(text)
-            parsed.append(p)
-            for index in dict.fromkeys(op.index for op in p.operations):
-                parents.append(index)
-        elif first_new is None:
-            found = _INDEX_RE.search(text)
-            if found:
-                first_new = int(found.group(1))
-    num_inputs = (first_new - 1) if first_new else 1
-    # The environment would have refused an index beyond the images that existed so far.
-    available = num_inputs
-    for i, turn in enumerate(parsed):
-        bad = [op.index for op in turn.operations if op.index > available]
-        if bad and not turn.error:
-            detail = f"index {bad[0]} out of range 1..{available}"
-            parsed[i] = replace(turn, error="bad_operation", error_detail=detail)
-        available += len(dict.fromkeys(op.index for op in turn.operations))
-    return parsed, parents, num_inputs
+            turn = parse_to_turn(text)
+            parsed.append(turn)
+            if not turn.error:
+                parents.extend(dict.fromkeys(op.index for op in turn.operations))
+            continue
+        for line in _image_lines(text, patterns):
+            if "index" not in line:
+                continue
+            first_new = line["index"] if first_new is None else first_new
+            if "width" in line and "height" in line:
+                sizes.setdefault(line["index"], (line["width"], line["height"]))
+    if not num_inputs:
+        num_inputs = first_new - 1 if first_new and first_new > 1 else 1
+    # Rendered images have their parent's size; an input learns its size from a child.
+    for k, parent in enumerate(parents, start=num_inputs + 1):
+        if parent in sizes:
+            sizes.setdefault(k, sizes[parent])
+        elif k in sizes:
+            sizes[parent] = sizes[k]
+    checked: list[Turn] = []
+    issued: set[tuple] = set()
+    count = num_inputs
+    for turn in parsed:
+        if not turn.error and turn.operations:
+            known = [sizes.get(i) for i in range(1, count + 1)]
+            reason, detail = check_operations(turn.operations, known, issued)
+            if reason:
+                turn = replace(turn, error=reason, error_detail=detail)
+            else:
+                issued.update(operation_signature(op) for op in turn.operations)
+                count += len(dict.fromkeys(op.index for op in turn.operations))
+        checked.append(turn)
+    return Replayed(tuple(checked), tuple(parents), num_inputs)
 
 
 def compute_score(
@@ -82,19 +188,27 @@ def compute_score(
     question_type: str = "multiple choice",
     data_type: str = "",
     variant: str = "acc_gated",
+    prompts_dir: str | None = None,
 ) -> dict[str, float]:
-    """Score one decoded response; `data_type` is accepted for the trainer's call signature.
+    """Score one decoded trajectory in any of the forms above (the call signature of ViLaSR's
+    reward manager; `data_type` is accepted for it and not used).
 
-    Returns `overall` (the RL reward, `acc_gated` by default or `mean`), `format`, `accuracy`,
-    `reflection` (1.0 if the response corrected a drawing on the same image lineage) and a
-    count per reflection kind. No `<answer>` in the final turn scores accuracy 0."""
-    turns = split_turns(predict_str)
-    parsed, parents, num_inputs = _turn_records(turns)
-    final = parsed[-1] if parsed else None
-    answer = extract_answer(final.raw) if final is not None else None
+    Returns `overall` (the RL reward: `acc_gated` = accuracy + format, or `mean` = 0.5 accuracy
+    + 0.5 format, both 0 when accuracy is 0), `format`, `accuracy`, `reflection` (1.0 if the
+    trajectory corrected a drawing on one image lineage) and a count per reflection kind. No
+    `<answer>` in the final turn scores accuracy 0; a ground truth `<answer>B</answer>` is `B`.
+    `prompts_dir` (default: the DRAWREASON_PROMPTS_DIR environment variable, else our default
+    templates) is the prompt set whose image lines tell the image sizes.
+    """
+    if prompts_dir is None:
+        prompts_dir = os.environ.get(PROMPTS_ENV, "")
+    question_type = _TYPE_ALIASES.get(question_type, question_type)
+    replayed = replay(decode_turns(predict_str), prompts_dir)
+    turns = replayed.turns
+    answer = extract_answer(turns[-1].raw) if turns else None
     acc = accuracy(answer, ground_truth, question_type) if question_type in _SCORED_TYPES else 0.0
-    fmt = format_score(parsed)
-    reflections = detect_reflections(parsed, num_inputs, parents)
+    fmt = format_score(turns)
+    reflections = detect_reflections(turns, replayed.num_inputs, replayed.parents)
     scores = {
         "overall": rl_reward(acc, fmt, variant),
         "format": fmt,
@@ -111,7 +225,18 @@ def trajectory_response(trajectory: Trajectory) -> str:
     assistant and environment turns in Qwen chat markup (for tests and benchmarks)."""
     parts = []
     for turn in trajectory.turns:
-        parts.append(turn.raw + "<|im_end|>")
+        parts.append(turn.raw + IM_END)
         if turn.env_reply:
-            parts.append(f"\n<|im_start|>user\n{turn.env_reply}<|im_end|>\n<|im_start|>assistant\n")
+            parts.append(f"\n{IM_START}user\n{turn.env_reply}{IM_END}\n{IM_START}assistant\n")
     return "".join(parts)
+
+
+def trajectory_sequence(trajectory: Trajectory, end: str = IM_END) -> str:
+    """A trajectory as a trainer that decodes the whole sequence passes it: system turn, first
+    user turn, generation prompt, then `trajectory_response` (for tests and benchmarks)."""
+    return (
+        f"{IM_START}system\n{trajectory.system_prompt}{IM_END}\n"
+        f"{IM_START}user\n{trajectory.user_prompt}{IM_END}\n{IM_START}assistant\n"
+        + trajectory_response(trajectory).removesuffix(IM_END)
+        + end
+    )
