@@ -3,19 +3,36 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import json
 import logging
+import os
+import re
+import signal
 import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from inputs.sources import SourceError, parse_input
-from pipelines.stages import STAGES, OutputExistsError, format_summary
-from publish.dataset import PublishError
-from schemas.config import ConfigError, build_config, config_to_dict, merge_dicts
+from pipelines.console import DropNoise, WorkerStderrFilter, setup_logging
+
+# Before apache_beam is imported (by pipelines.stages): its gcp package warns on import, through
+# the root logger, that apitools is missing; that line opened every command, --help included.
+logging.getLogger().addFilter(DropNoise())
+
+from inputs.sources import KINDS, SourceError, parse_input  # noqa: E402
+from pipelines.stages import (  # noqa: E402
+    STAGES,
+    OutputExistsError,
+    StageCheckError,
+    check_run_folder,
+    failure_reason,
+    format_summary,
+)
+from publish.dataset import PublishError  # noqa: E402
+from schemas.config import ConfigError, build_config, config_to_dict, merge_dicts  # noqa: E402
 
 DESCRIPTION = """\
 Generate drawing-to-reason training data with Apache Beam.
@@ -28,7 +45,14 @@ locally (default: Beam's FnApiRunner, one worker process per core) or on a clust
   --runner DataflowRunner --project P --region R --temp_location gs://B/tmp --setup_file ./setup.py
   --runner FlinkRunner --flink_master HOST:8081 --environment_type LOOPBACK
   --runner SparkRunner --spark_master_url spark://HOST:7077
-Outputs may be local paths or gs:// / s3:// URIs.
+Outputs may be local paths or gs:// / s3:// URIs. An option that neither this program nor
+Beam knows is an error.
+
+Exit status: 0 when the stage ran, even if filters rejected records (metrics.json counts them by
+reason); 1 with a one-line reason when infrastructure failed: every record failed, or more than
+--max-error-rate of them did (teacher errors and per-record errors), or the counts do not add
+up; 2 for a usage error (bad option, config, input, missing run folder) found before anything
+runs; 130 when interrupted (rerun the same command to resume: teacher replies are cached).
 """
 
 OUR_OPTIONS = (
@@ -51,7 +75,12 @@ OUR_OPTIONS = (
     "--revision",
     "--data",
     "--model",
+    "--verbose",
+    "--max-error-rate",
 )
+RUN_FOLDER_STAGES = {"report": "output", "push_to_hub": "output"}  # stage -> flag of its run dir
+INTERRUPTED = "interrupted; rerun the same command to resume"
+_KIND_RE = re.compile(r"^([A-Za-z][A-Za-z0-9_]+):(?!//)")
 # Config keys of the same name: push_to_hub's, then the training stages'.
 PLAIN_FLAGS = ("repo_id", "private", "revision", "data", "model")
 TEACHER_FLAGS = {  # flag dest -> key in the stage config's `teacher`
@@ -99,6 +128,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite",
         action="store_true",
         help="replace an earlier run with a different config in --output",
+    )
+    parser.add_argument(
+        "--max-error-rate",
+        type=float,
+        default=0.5,
+        metavar="R",
+        help="exit 1 when more than this share of records failed (teacher errors, per-record "
+        "errors; filter rejections do not count); default 0.5",
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show INFO logs, Beam's worker harness logs included (default: warnings only)",
     )
     real = parser.add_argument_group(
         "real data with a teacher VLM",
@@ -166,30 +208,64 @@ def load_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
+def _beam_parser() -> argparse.ArgumentParser:
+    """An argument parser holding every option of every registered Beam options class (the
+    same classes `PipelineOptions.get_all_options` consults)."""
+    from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
+
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    classes: dict[str, type] = {}
+    for cls in PipelineOptions.__subclasses__():
+        classes.setdefault(str(cls), cls)
+    for cls in classes.values():
+        cls._add_argparse_args(parser)  # noqa: SLF001 - Beam's own registry of flags
+    return parser
+
+
 def split_beam_args(unknown: Sequence[str]) -> list[str]:
-    """Beam's flags use underscores; a dashed unknown flag is a typo of ours, not Beam's."""
-    for arg in unknown:
-        name = arg.split("=", 1)[0]
-        if name.startswith("--") and "-" in name[2:]:
-            close = difflib.get_close_matches(name, OUR_OPTIONS, n=1)
-            hint = f"; did you mean {close[0]}?" if close else ""
-            raise ConfigError(f"unknown option {name}{hint}")
+    """The arguments our parser did not take must all be Beam options; anything else (a typo
+    of ours, a Beam flag misspelt, a stray value) is a ConfigError with the closest option."""
+    parser = _beam_parser()
+    _, rest = parser.parse_known_args(list(unknown))
+    if rest:
+        name = rest[0].split("=", 1)[0]
+        if not name.startswith("-"):
+            raise ConfigError(f"unexpected argument {name!r}")
+        beam_flags = [o for a in parser._actions for o in a.option_strings]  # noqa: SLF001
+        # A dashed flag is one of ours mistyped; an underscored one, Beam's.
+        pool = OUR_OPTIONS if "-" in name.lstrip("-") else (*beam_flags, *OUR_OPTIONS)
+        close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise ConfigError(f"unknown option {name}{hint}")
     return list(unknown)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    # Beam's own INFO chatter and its relay of worker logs (the workers print them already).
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
-    logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(logging.ERROR)
+def check_input_kind(text: str) -> None:
+    """`vilsar:PATH` is a mistyped kind, not a file named so (unless that file exists)."""
+    match = _KIND_RE.match(text)
+    if not match or match.group(1) in KINDS or Path(text).exists():
+        return
+    kind = match.group(1)
+    close = difflib.get_close_matches(kind, KINDS, n=1)
+    hint = f"; did you mean {close[0]}?" if close else f" (kinds: {', '.join(KINDS)})"
+    raise ConfigError(f"unknown input kind {kind!r}{hint}")
+
+
+def main(argv: Sequence[str] | None = None, stderr_filter: bool = False) -> int:
+    """Parse, check, run one stage; the exit status described in --help."""
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
+    setup_logging(args.verbose)
     stage = STAGES[args.stage]
     try:
         beam_argv = split_beam_args(unknown)
+        if not 0 <= args.max_error_rate <= 1:
+            raise ConfigError(f"--max-error-rate must be in [0, 1], got {args.max_error_rate}")
         data = load_config_file(args.config) if args.config else {}
         overrides: dict[str, Any] = {"num_samples": args.num_samples, "seed": args.seed}
         overrides = {k: v for k, v in overrides.items() if v is not None}
+        for text in args.input or ():
+            check_input_kind(text)
         if args.input:
             overrides["inputs"] = [config_to_dict(parse_input(text)) for text in args.input]
         teacher = {
@@ -204,17 +280,44 @@ def main(argv: Sequence[str] | None = None) -> int:
                 overrides[dest] = getattr(args, dest)
         # Command-line values go into the file's keys before the config is built and checked.
         config = build_config(stage.config_class, merge_dicts(data, overrides))
-    except (ConfigError, OSError, ValueError) as exc:
+        if stage.name in RUN_FOLDER_STAGES:
+            check_run_folder(args.output, "--output")
+        elif stage.name.startswith("train_"):
+            check_run_folder(config.data, "--data")
+    except (ConfigError, OSError, ValueError, SourceError, StageCheckError) as exc:
         parser.error(str(exc))
     logging.info("stage %s -> %s", stage.name, args.output)
-    try:
-        metrics = stage.run(config, args.output, beam_argv, args.overwrite)
-    except (OutputExistsError, SourceError, PublishError, ModuleNotFoundError) as exc:
-        parser.error(str(exc))
+    worker_filter = WorkerStderrFilter(args.verbose) if stderr_filter else None
+    with worker_filter or contextlib.nullcontext():
+        try:
+            metrics = stage.run(config, args.output, beam_argv, args.overwrite)
+        except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: no traceback either
+            if worker_filter is not None:
+                worker_filter.silence()  # the workers' own KeyboardInterrupt tracebacks
+            print(INTERRUPTED, file=sys.stderr, flush=True)
+            return 130
+        except (
+            OutputExistsError,
+            SourceError,
+            PublishError,
+            StageCheckError,
+            ModuleNotFoundError,
+        ) as exc:
+            parser.error(str(exc))
     print(format_summary(metrics))
     print(f"output: {args.output}")
-    return 0 if metrics["accounted"] else 1
+    reason = failure_reason(metrics, args.max_error_rate)
+    if reason:
+        print(f"run_pipeline.py: failed: {reason}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main(stderr_filter=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if status == 130:
+        os._exit(status)  # Beam's worker threads would keep an interrupted process alive
+    sys.exit(status)
