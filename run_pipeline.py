@@ -9,14 +9,16 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from pipelines.console import DropNoise, WorkerStderrFilter, setup_logging
+from pipelines.console import DropNoise, WorkerStderrFilter, setup_logging, stop_child_processes
+from pipelines.progress import PROGRESS_ENV
 
 # Before apache_beam is imported (by pipelines.stages): its gcp package warns on import, through
 # the root logger, that apitools is missing; that line opened every command, --help included.
@@ -251,8 +253,39 @@ def check_input_kind(text: str) -> None:
     raise ConfigError(f"unknown input kind {kind!r}{hint}")
 
 
+def usage_error(message: str) -> NoReturn:
+    """One line on stderr (argparse's own errors print its 10-line usage first), status 2."""
+    print(f"run_pipeline.py: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def exit_on_interrupt(worker_filter: WorkerStderrFilter | None) -> None:
+    """Ctrl-C ends the process at once with one line and status 130. Unwinding a
+    KeyboardInterrupt through Beam's runner waits for its workers to finish their bundles (and
+    can hang there); nothing is lost by not waiting: outputs are written whole at the end of a
+    run and teacher replies are cached as they come, so the same command resumes."""
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return  # SIGINT ignored (a background job) or handled by an embedding program
+
+    def handler(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if worker_filter is not None:
+            worker_filter.silence()  # the workers' own KeyboardInterrupt tracebacks
+        stop_child_processes()
+        folder = os.environ.get(PROGRESS_ENV)
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
+        newline = "\n" if sys.stderr.isatty() else ""  # after a progress bar
+        print(f"{newline}{INTERRUPTED}", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(130)
+
+    signal.signal(signal.SIGINT, handler)
+
+
 def main(argv: Sequence[str] | None = None, stderr_filter: bool = False) -> int:
-    """Parse, check, run one stage; the exit status described in --help."""
+    """Parse, check, run one stage; the exit status described in --help. `stderr_filter`
+    (the command line) also filters worker output and exits at once on Ctrl-C."""
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     setup_logging(args.verbose)
@@ -285,10 +318,12 @@ def main(argv: Sequence[str] | None = None, stderr_filter: bool = False) -> int:
         elif stage.name.startswith("train_"):
             check_run_folder(config.data, "--data")
     except (ConfigError, OSError, ValueError, SourceError, StageCheckError) as exc:
-        parser.error(str(exc))
+        usage_error(str(exc))
     logging.info("stage %s -> %s", stage.name, args.output)
     worker_filter = WorkerStderrFilter(args.verbose) if stderr_filter else None
     with worker_filter or contextlib.nullcontext():
+        if stderr_filter:
+            exit_on_interrupt(worker_filter)
         try:
             metrics = stage.run(config, args.output, beam_argv, args.overwrite)
         except KeyboardInterrupt:
@@ -304,7 +339,7 @@ def main(argv: Sequence[str] | None = None, stderr_filter: bool = False) -> int:
             StageCheckError,
             ModuleNotFoundError,
         ) as exc:
-            parser.error(str(exc))
+            usage_error(str(exc))
     print(format_summary(metrics))
     print(f"output: {args.output}")
     reason = failure_reason(metrics, args.max_error_rate)
@@ -315,9 +350,4 @@ def main(argv: Sequence[str] | None = None, stderr_filter: bool = False) -> int:
 
 
 if __name__ == "__main__":
-    status = main(stderr_filter=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    if status == 130:
-        os._exit(status)  # Beam's worker threads would keep an interrupted process alive
-    sys.exit(status)
+    sys.exit(main(stderr_filter=True))

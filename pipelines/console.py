@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
 import sys
 import threading
+from pathlib import Path
 from typing import IO
 
 # Lines of Beam's local worker processes that say nothing to a user: harness start/stop INFO
@@ -100,3 +102,30 @@ class WorkerStderrFilter:
             if self._thread.is_alive():
                 return  # it still forwards to the saved descriptor; the process exits soon
         os.close(self._saved)
+
+
+def child_processes(pid: int) -> list[int]:
+    """Every descendant of `pid`, children first (Linux /proc; empty elsewhere)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # exited meanwhile
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, queue = [], [pid]
+    while queue:
+        for child in children.get(queue.pop(0), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def stop_child_processes() -> None:
+    """SIGTERM to the local Beam workers this process started: left alone, a worker busy with
+    a bundle outlives an interrupted driver and keeps its terminal (or pipe) open."""
+    for pid in child_processes(os.getpid()):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass  # already gone

@@ -102,6 +102,13 @@ def failure_reason(metrics: dict[str, Any], max_error_rate: float) -> str:
     errors = int(metrics.get("errors", 0))
     teacher = int(metrics.get("rejected", {}).get(TEACHER_ERROR, 0))
     failed = errors + teacher
+    usage = metrics.get("teacher_usage") or {}
+    requests, refused = usage.get("teacher_requests", 0), usage.get("teacher_errors", 0)
+    if requests and refused >= requests:
+        return (
+            f"every teacher request failed ({refused} of {requests}); see the teacher_error "
+            "rejections in rejected/ for the error"
+        )
     if not total or not failed:
         return ""
     what = f"{teacher} teacher errors and {errors} record errors of {total} records"
