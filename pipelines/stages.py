@@ -6,7 +6,6 @@ import importlib.util
 import logging
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -77,17 +76,14 @@ def check_teacher(config: Any) -> None:
         check_server(config.teacher.endpoint)
 
 
-def check_server(endpoint: str, timeout_s: float = 5.0) -> None:
-    """A TCP connection to the endpoint's host and port succeeds. Raises StageCheckError."""
-    url = urllib.parse.urlsplit(endpoint)
-    if not url.hostname:
+def check_server(endpoint: str) -> None:
+    """Something listens at the endpoint's host and port. Raises StageCheckError."""
+    from teachers.openai_backend import server_listening
+
+    if not urllib.parse.urlsplit(endpoint).hostname:
         raise StageCheckError(f"--teacher-endpoint {endpoint}: not a URL (http://HOST:PORT/v1)")
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        with socket.create_connection((url.hostname, port), timeout=timeout_s):
-            pass
-    except OSError as exc:
-        raise StageCheckError(f"no server at {endpoint}: is it running? ({exc})") from None
+    if not server_listening(endpoint, timeout_s=5.0):
+        raise StageCheckError(f"no server at {endpoint}: is it running?")
 
 
 def failure_reason(metrics: dict[str, Any], max_error_rate: float) -> str:

@@ -112,7 +112,7 @@ def test_error_share_over_max_error_rate():
 def test_no_server_fails_in_one_line_before_beam(tmp_path):
     result = _reflective(tmp_path, "http://127.0.0.1:9/v1")
     assert result.returncode == 2
-    assert "no server at http://127.0.0.1:9/v1: is it running?" in result.stderr
+    assert result.stderr.strip().endswith("no server at http://127.0.0.1:9/v1: is it running?")
     assert len(result.stderr.splitlines()) == 1
     assert not (tmp_path / "out").exists()
 
