@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import difflib
 import json
 import logging
@@ -35,6 +36,8 @@ from pipelines.stages import (  # noqa: E402
 )
 from publish.dataset import PublishError  # noqa: E402
 from schemas.config import ConfigError, build_config, config_to_dict, merge_dicts  # noqa: E402
+from trainer.grpo import GRPOConfig  # noqa: E402
+from trainer.sft import SFTConfig  # noqa: E402
 
 DESCRIPTION = """\
 Generate drawing-to-reason training data with Apache Beam.
@@ -183,10 +186,41 @@ def build_parser() -> argparse.ArgumentParser:
         "--private", action="store_true", default=None, help="create the repo as private"
     )
     hub.add_argument("--revision", metavar="BRANCH", help="push to this branch (default main)")
-    train = parser.add_argument_group("train_sft, train_grpo")
+    train = parser.add_argument_group(
+        "train_sft, train_grpo",
+        textwrap.fill(
+            "Checkpoints go to OUTPUT/checkpoint-N (fp32 master weights and trainer state, for "
+            "exact resume); when the run completes, OUTPUT/final/ holds the trained model in "
+            "the start model's own dtype: the folder to serve (scripts/serve_vllm_cpu.sh) or "
+            "train on next. Every other option is a --config key (or a flag of "
+            "`python -m trainer sft|grpo`), with its default:",
+            88,
+        )
+        + "\n"
+        + "\n".join(
+            textwrap.fill(
+                f"{name}: " + ", ".join(config_key_defaults(cls)),
+                88,
+                initial_indent="  ",
+                subsequent_indent="    ",
+            )
+            for name, cls in (("train_sft", SFTConfig), ("train_grpo", GRPOConfig))
+        ),
+    )
     train.add_argument("--data", metavar="RUN_DIR", help="the run directory to train on")
     train.add_argument("--model", metavar="PATH", help="the model (or checkpoint) to start from")
     return parser
+
+
+def config_key_defaults(config_class: type) -> list[str]:
+    """`key=default` for every field of a config dataclass but the ones with flags here."""
+    out = []
+    for f in dataclasses.fields(config_class):
+        if f.name in ("data", "model", "output"):
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        out.append(f"{f.name}={default!r}" if isinstance(default, str) else f"{f.name}={default}")
+    return out
 
 
 def load_config_file(path: Path) -> dict[str, Any]:
@@ -316,7 +350,7 @@ def main(argv: Sequence[str] | None = None, stderr_filter: bool = False) -> int:
         if stage.name in RUN_FOLDER_STAGES:
             check_run_folder(args.output, "--output")
         elif stage.name.startswith("train_"):
-            check_run_folder(config.data, "--data")
+            check_run_folder(config.data, "--data", need_config=False)
     except (ConfigError, OSError, ValueError, SourceError, StageCheckError) as exc:
         usage_error(str(exc))
     logging.info("stage %s -> %s", stage.name, args.output)

@@ -50,14 +50,15 @@ TEACHER_PACKAGES = {"openai": "openai", "vllm": "vllm"}
 TEACHER_ERROR = "teacher_error"  # the rejection reason of a trajectory the teacher never answered
 
 
-def check_run_folder(path: str, flag: str) -> None:
-    """A stage that reads a run directory (report, push_to_hub, train_*) needs it to be there;
-    never create it. Raises StageCheckError."""
+def check_run_folder(path: str, flag: str, need_config: bool = True) -> None:
+    """A stage that reads a run directory (report, push_to_hub, train_*) needs it to be there
+    (with its config.json unless not `need_config`: trainers also take one .jsonl); never
+    create it. Raises StageCheckError."""
     if not path:
         raise StageCheckError(f"{flag} RUN_DIR is required")
     if not exists(path):
         raise StageCheckError(f"{flag} {path}: no such run folder")
-    if not exists(join(path, "config.json")):
+    if need_config and not exists(join(path, "config.json")):
         raise StageCheckError(f"{flag} {path}: not a run folder (no config.json)")
 
 
