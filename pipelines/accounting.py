@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -12,9 +10,8 @@ import apache_beam as beam
 
 from pipelines.io import join, write_json
 from pipelines.outcomes import Outcome, build_metrics, stat_keys, stat_sums
+from pipelines.progress import ProgressTicker
 from schemas.sharegpt import dataset_info
-
-_LOG = logging.getLogger(__name__)
 
 
 class CountOutcomesFn(beam.CombineFn):
@@ -41,21 +38,19 @@ class CountOutcomesFn(beam.CombineFn):
 
 
 class ProgressLog:
-    """Logs a worker's progress at most every `every_s` seconds (long runs show they move)."""
+    """A worker's progress on one phase (`what` is "<stage>: <phase>"), shown by the driver's
+    progress display (pipelines.progress); nothing is logged per worker."""
 
-    def __init__(self, what: str, every_s: float = 10.0) -> None:
+    def __init__(self, what: str) -> None:
         self.what = what
-        self.every_s = every_s
-        self.count = 0
-        self.start = self.last = time.monotonic()
+        self.ticker = ProgressTicker(what.split(": ", 1)[-1])
+
+    @property
+    def count(self) -> int:
+        return self.ticker.count
 
     def tick(self) -> None:
-        self.count += 1
-        now = time.monotonic()
-        if now - self.last >= self.every_s:
-            self.last = now
-            rate = self.count / max(now - self.start, 1e-9)
-            _LOG.warning("%s: %d done on this worker (%.1f/s)", self.what, self.count, rate)
+        self.ticker.tick()
 
 
 class WriteSummaryFn(beam.DoFn):

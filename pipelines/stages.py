@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import os
 import shutil
+import sys
+import tempfile
 import time
+import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +22,7 @@ from inputs.sources import check_source
 from pipelines import cold_start, evaluate, reflective, rl_data
 from pipelines.eval_results import compare_results, format_comparison
 from pipelines.io import exists, join, read_json, write_json
+from pipelines.progress import PROGRESS_ENV, ProgressDisplay
 from pipelines.runner import code_version, pipeline_options, runner_name
 from publish.hub import PushConfig, run_push
 from report import ReportConfig, run_report
@@ -35,6 +41,97 @@ RESUMABLE_KEYS = tuple(f"teacher.{key}" for key in OPERATIONAL_KEYS)
 
 class OutputExistsError(RuntimeError):
     """The output folder holds a run with another configuration."""
+
+
+class StageCheckError(RuntimeError):
+    """Something a stage needs is missing; found in the driver before any pipeline starts."""
+
+
+TEACHER_PACKAGES = {"openai": "openai", "vllm": "vllm"}
+TEACHER_ERROR = "teacher_error"  # the rejection reason of a trajectory the teacher never answered
+
+
+def check_run_folder(path: str, flag: str, need_config: bool = True) -> None:
+    """A stage that reads a run directory (report, push_to_hub, train_*) needs it to be there
+    (with its config.json unless not `need_config`: trainers also take one .jsonl); never
+    create it. Raises StageCheckError."""
+    if not path:
+        raise StageCheckError(f"{flag} RUN_DIR is required")
+    if not exists(path):
+        raise StageCheckError(f"{flag} {path}: no such run folder")
+    if need_config and not exists(join(path, "config.json")):
+        raise StageCheckError(f"{flag} {path}: not a run folder (no config.json)")
+
+
+def check_teacher(config: Any) -> None:
+    """The teacher's package is importable here and an OpenAI-compatible server answers at
+    its endpoint: one line in the driver instead of tracebacks from every worker."""
+    kind = config.teacher.kind
+    package = TEACHER_PACKAGES.get(kind)
+    if package and importlib.util.find_spec(package) is None:
+        hint = " (use .venv-vllm: scripts/setup_vllm.sh)" if kind == "vllm" else ""
+        raise StageCheckError(
+            f"--teacher {kind} needs the {package} package, which {sys.executable} does not "
+            f"have{hint}"
+        )
+    if kind == "openai":
+        check_server(config.teacher.endpoint)
+
+
+def check_server(endpoint: str) -> None:
+    """Something listens at the endpoint's host and port. Raises StageCheckError."""
+    from teachers.openai_backend import server_listening
+
+    if not urllib.parse.urlsplit(endpoint).hostname:
+        raise StageCheckError(f"--teacher-endpoint {endpoint}: not a URL (http://HOST:PORT/v1)")
+    if not server_listening(endpoint, timeout_s=5.0):
+        raise StageCheckError(f"no server at {endpoint}: is it running?")
+
+
+def failure_reason(metrics: dict[str, Any], max_error_rate: float) -> str:
+    """Why a data stage's run counts as failed ("" when it did not): its counts do not add up,
+    or every record, or more than `max_error_rate` of them, failed for infrastructure reasons
+    (per-record errors and teacher errors). Records rejected by filters are not failures."""
+    if "summary" in metrics:  # push_to_hub, report, training: they raise when they fail
+        return ""
+    if not metrics.get("accounted", True):
+        return "input != kept + rejected + errors; see metrics.json"
+    total = int(metrics.get("input", 0))
+    errors = int(metrics.get("errors", 0))
+    teacher = int(metrics.get("rejected", {}).get(TEACHER_ERROR, 0))
+    failed = errors + teacher
+    usage = metrics.get("teacher_usage") or {}
+    requests, refused = usage.get("teacher_requests", 0), usage.get("teacher_errors", 0)
+    if requests and refused >= requests:
+        return (
+            f"every teacher request failed ({refused} of {requests}); see the teacher_error "
+            "rejections in rejected/ for the error"
+        )
+    if not total or not failed:
+        return ""
+    what = f"{teacher} teacher errors and {errors} record errors of {total} records"
+    if failed >= total:
+        return f"every record failed ({what}); see rejected/ and errors/ in the output"
+    if failed / total > max_error_rate:
+        return (
+            f"{failed / total:.0%} of records failed ({what}), over --max-error-rate "
+            f"{max_error_rate:g}; see rejected/ and errors/ in the output"
+        )
+    return ""
+
+
+def progress_phases(config: Any) -> dict[str, int | None]:
+    """The phases workers report (pipelines.accounting.ProgressLog) and their totals, when
+    the config knows them upfront."""
+    generated = sum(config.allocation().values()) if hasattr(config, "allocation") else 0
+    inputs = getattr(config, "inputs", ())
+    phases: dict[str, int | None] = {"samples generated": generated or None}
+    if inputs:
+        phases["real-data items prepared"] = None
+    if getattr(config, "uses_teacher", False):
+        k = config.teacher.samples_per_item
+        phases["teacher trajectories"] = None if inputs else generated * k or None
+    return phases
 
 
 @dataclass(frozen=True)
@@ -88,9 +185,10 @@ def _run_stage(
     run.json; returns metrics.json's content."""
     config_dict = config_to_dict(config)
     version = code_version()
+    for source in getattr(config, "inputs", ()):
+        check_source(source)  # with or without a teacher: a missing file is a typo
     if config.uses_teacher:
-        for source in config.inputs:
-            check_source(source)
+        check_teacher(config)
     _prepare_output(output, stage, config_dict, overwrite)
     digest = config_hash(config, RESUMABLE_KEYS)
     write_json(
@@ -111,8 +209,15 @@ def _run_stage(
     uses_vllm = config.uses_teacher and config.teacher.kind == "vllm"
     options = pipeline_options(beam_argv, local_workers=1 if uses_vllm else None)
     start = time.monotonic()
-    with beam.Pipeline(options=options) as p:
-        build(p, provenance)
+    # Local workers inherit the variable and tick counts into the folder (pipelines.progress).
+    with tempfile.TemporaryDirectory(prefix="drawreason-progress-") as folder:
+        os.environ[PROGRESS_ENV] = folder
+        try:
+            with ProgressDisplay(Path(folder), progress_phases(config)):
+                with beam.Pipeline(options=options) as p:
+                    build(p, provenance)
+        finally:
+            os.environ.pop(PROGRESS_ENV, None)
     result = p.result if hasattr(p, "result") else None
     elapsed = time.monotonic() - start
     metrics = read_json(join(output, "metrics.json"))

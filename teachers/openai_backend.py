@@ -7,6 +7,8 @@ import dataclasses
 import logging
 import os
 import random
+import socket
+import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +27,17 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 30.0  # one wait never exceeds this, whatever the attempt or Retry-After says
 
 
+def server_listening(endpoint: str, timeout_s: float = 2.0) -> bool:
+    """Something accepts TCP connections at the endpoint's host and port."""
+    url = urllib.parse.urlsplit(endpoint)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname or "localhost", port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
 def is_transient(exc: BaseException) -> bool:
     """Worth retrying: connection failures and timeouts, 429, and any 5xx status."""
     if isinstance(exc, openai.APIConnectionError | openai.RateLimitError):
@@ -40,7 +53,10 @@ class OpenAITeacher:
     The API key is read from the environment variable `api_key_env` only ("EMPTY" when unset,
     as local servers expect) and never appears in logs, raw replies, usage or errors. Transient
     errors (see `is_transient`) are retried up to `max_retries` times with exponential backoff
-    and jitter; any other error fails at once. At most `max_in_flight` requests run at a time.
+    and jitter; any other error fails at once. A connection error when nothing listens at the
+    endpoint (the server is down, or was never started) is not retried: the call fails at once
+    with "no server at URL: is it running?", logged once per teacher. At most `max_in_flight`
+    requests run at a time.
     """
 
     name = "openai"
@@ -79,6 +95,7 @@ class OpenAITeacher:
         self._semaphore: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._jitter = random.Random()  # timing only: never affects generated data
+        self._warned_unreachable = False
 
     def __repr__(self) -> str:  # no key, ever
         return f"OpenAITeacher(endpoint={self.endpoint!r}, model={self.model!r})"
@@ -152,6 +169,9 @@ class OpenAITeacher:
                     )
                 return dataclasses.replace(self._reply(response), retries=attempt)
             except openai.OpenAIError as exc:
+                if self._server_gone(exc):
+                    self._counters["failures"] += 1
+                    raise TeacherError(f"no server at {self.endpoint}: is it running?") from None
                 if not is_transient(exc) or attempt >= self.max_retries:
                     self._counters["failures"] += 1
                     why = f"after {attempt + 1} attempt(s)" if is_transient(exc) else "no retry"
@@ -168,6 +188,19 @@ class OpenAITeacher:
                 attempt += 1
                 self._counters["retries"] += 1
                 await asyncio.sleep(delay)
+
+    def _server_gone(self, exc: BaseException) -> bool:
+        """A connection error (not a timeout) and nothing listens at the endpoint; warns once."""
+        if not isinstance(exc, openai.APIConnectionError) or isinstance(
+            exc, openai.APITimeoutError
+        ):
+            return False
+        if server_listening(self.endpoint):
+            return False  # a dropped connection to a live server: worth a retry
+        if not self._warned_unreachable:
+            self._warned_unreachable = True
+            log.warning("teacher %s: no server at %s: is it running?", self.model, self.endpoint)
+        return True
 
     def _reply(self, response: Any) -> TeacherReply:
         raw = response.model_dump(mode="json", exclude_none=True)

@@ -163,10 +163,15 @@ def test_retries_run_out():
     assert len(server.requests) == 3
 
 
-def test_unreachable_server_is_a_teacher_error():
-    teacher = OpenAITeacher("http://127.0.0.1:9/v1", "m", max_retries=1, backoff_s=0.01)
-    with pytest.raises(TeacherError, match="after 2 attempt"):
-        _complete(teacher, USER)
+def test_unreachable_server_fails_at_once_and_warns_once(caplog):
+    teacher = OpenAITeacher("http://127.0.0.1:9/v1", "m", max_retries=5, backoff_s=5.0)
+    caplog.set_level(logging.WARNING)
+    for _ in range(3):  # no retries: a backoff of 5 s would make this take minutes
+        with pytest.raises(TeacherError, match=r"^no server at http://127.0.0.1:9/v1: is it"):
+            _complete(teacher, USER)
+    warnings = [r.getMessage() for r in caplog.records if "no server" in r.getMessage()]
+    assert len(warnings) == 1
+    assert teacher.usage()["retries"] == 0 and teacher.usage()["failures"] == 3
 
 
 def test_api_key_is_sent_but_never_logged_or_kept(monkeypatch, caplog):

@@ -25,11 +25,15 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_class: type) -> No
         hint = hints[f.name]
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         if hint is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=default, help="%(default)s"
+            )
         elif typing.get_origin(hint) is tuple:
-            parser.add_argument(flag, nargs="*", default=list(default), help="space separated")
+            parser.add_argument(
+                flag, nargs="*", default=list(default), help="space separated; default: none"
+            )
         else:
-            parser.add_argument(flag, type=hint, default=default)
+            parser.add_argument(flag, type=hint, default=default, help="default: %(default)r")
 
 
 def _config(config_class: type, args: argparse.Namespace) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import re
 import shutil
@@ -73,6 +74,42 @@ def load_model(path: str, pure_bf16: bool = False, gradient_checkpointing: bool 
         model.gradient_checkpointing_enable()
         model.config.use_cache = False
     return model.to(device())
+
+
+def check_model_path(path: str) -> None:
+    """A local model path that is not there is a FileNotFoundError naming it (from_pretrained
+    would report a malformed Hub repo id instead). `ORG/NAME` is left to the Hub."""
+    if Path(path).expanduser().exists():
+        return
+    local = path.startswith(("/", ".", "~")) or path.count("/") != 1 or os.sep != "/"
+    if local:
+        raise FileNotFoundError(f"model {path}: no such folder (--model PATH)")
+
+
+def source_dtype(path: str) -> Any:
+    """The dtype the model at `path` was saved in (its config's dtype; float32 if unset)."""
+    import torch
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(path)
+    name = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None) or "float32"
+    return name if isinstance(name, torch.dtype) else getattr(torch, str(name), torch.float32)
+
+
+def save_final(model: Any, processor: Any, folder: Path, dtype: Any) -> Path:
+    """The trained model to serve, in the start model's own dtype (training keeps fp32 master
+    weights; a bf16 model comes out as bf16, half the disk and what vLLM loads)."""
+    state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    model.save_pretrained(folder, state_dict=state)
+    processor.save_pretrained(folder)
+    config_path = folder / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    name = str(dtype).removeprefix("torch.")
+    for key in ("dtype", "torch_dtype"):
+        if key in config:
+            config[key] = name
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return folder
 
 
 def load_processor(path: str) -> Any:

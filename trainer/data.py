@@ -72,6 +72,8 @@ def sft_shards(data: str | Path, datasets: Sequence[str] = ()) -> list[tuple[str
     if not info_path.is_file():
         raise FileNotFoundError(f"{data}: no dataset_info.json (not a run directory with SFT data)")
     info = json.loads(info_path.read_text(encoding="utf-8"))
+    if not info:
+        raise ValueError(f"{data} has no kept samples: dataset_info.json is empty")
     names = list(datasets) or list(info)
     unknown = [n for n in names if n not in info]
     if unknown:

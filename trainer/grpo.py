@@ -94,6 +94,7 @@ class GRPOConfig:
     log_every: int = 1
     stop_after_steps: int = 0
     quiet: bool = False
+    warn_flat_steps: int = 5  # warn after this many steps with no reward variance in any group
 
 
 @dataclass
@@ -433,6 +434,7 @@ def train_grpo(config: GRPOConfig, overwrite: bool = False) -> dict[str, Any]:
 
     if not config.data or not config.model or not config.output:
         raise ValueError("train_grpo needs data, model and output")
+    common.check_model_path(config.model)
     if config.group_size < 2:
         raise ValueError("group_size must be >= 2 (advantages are normalised within a group)")
     output = Path(config.output)
@@ -500,6 +502,7 @@ def train_grpo(config: GRPOConfig, overwrite: bool = False) -> dict[str, Any]:
         )
 
     model.train()
+    flat_steps = 0  # steps in a row with zero reward variance in every group
     try:
         while step < config.steps and not (stopped_at and step >= stopped_at):
             started = time.perf_counter()
@@ -513,6 +516,15 @@ def train_grpo(config: GRPOConfig, overwrite: bool = False) -> dict[str, Any]:
             run_rollouts(rollouts, generator, policy, config, _seed(config.seed, "gen", step))
             gen_s = time.perf_counter() - started
             advantages = group_advantages(rollouts)
+            flat_steps = flat_steps + 1 if not any(advantages) else 0
+            if flat_steps == config.warn_flat_steps:
+                log.warning(
+                    "train_grpo: %d steps in a row where every group's rollouts got the same "
+                    "reward (mean %.3f): zero advantage, nothing to learn; the policy needs "
+                    "questions it sometimes gets right (rl_data pass_rate) or a stronger start",
+                    flat_steps,
+                    statistics.fmean(r.reward for r in rollouts),
+                )
             n_tokens = sum(sum(r.trained) for r in rollouts)
             pg_total, kl_total = 0.0, 0.0
             for r, adv in zip(rollouts, advantages, strict=True):
@@ -568,9 +580,9 @@ def train_grpo(config: GRPOConfig, overwrite: bool = False) -> dict[str, Any]:
     last = save()
     final = None
     if step >= config.steps:
-        final = output / "final"
-        model.save_pretrained(final)
-        processor.save_pretrained(final)
+        final = common.save_final(
+            model, processor, output / "final", common.source_dtype(config.model)
+        )
     progress.write({"event": "end", "step": step, "checkpoint": str(last)})
     return {
         "steps": step,

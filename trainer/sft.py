@@ -105,6 +105,7 @@ def train_sft(config: SFTConfig, overwrite: bool = False) -> dict[str, Any]:
 
     if not config.data or not config.model or not config.output:
         raise ValueError("train_sft needs data, model and output")
+    common.check_model_path(config.model)
     output = Path(config.output)
     resume_from = common.prepare_output(output, config.resume, overwrite)
     common.seed_all(config.seed)
@@ -228,9 +229,9 @@ def train_sft(config: SFTConfig, overwrite: bool = False) -> dict[str, Any]:
     last = save()
     final = None
     if step >= total_steps:
-        final = output / "final"
-        model.save_pretrained(final)
-        processor.save_pretrained(final)
+        final = common.save_final(
+            model, processor, output / "final", common.source_dtype(config.model)
+        )
     progress.write({"event": "end", "step": step, "checkpoint": str(last)})
     return {
         "steps": step,
