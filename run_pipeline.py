@@ -14,6 +14,7 @@ import shutil
 import signal
 import sys
 import textwrap
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -314,6 +315,9 @@ def exit_on_interrupt(worker_filter: WorkerStderrFilter | None) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         if worker_filter is not None:
             worker_filter.silence()  # the workers' own KeyboardInterrupt tracebacks
+        # Beam's driver threads raise when their worker subprocess is stopped below; the
+        # process is about to exit, so their tracebacks are noise.
+        threading.excepthook = lambda args: None
         stop_child_processes()
         folder = os.environ.get(PROGRESS_ENV)
         if folder:
