@@ -8,7 +8,7 @@ Time is simulated as a fluid (no per-token ticks): on every arrival or completio
 sequence is advanced by the elapsed time, so the schedule is exact whatever the event loop's
 jitter.
 
-Replies follow the action protocol (SPEC §1): the item key is read from a `[item:KEY]` tag in
+Replies follow docs/protocol.md: the item key is read from a `[item:KEY]` tag in
 the first user message, and a seeded plan gives the trajectory a heavy-tailed number of draw
 turns (truncated zipf on 1..max_draw_turns) and a token length per turn; every draw turn is a
 valid Object Mapper or Path Tracer call (existing index, in-bounds coordinates, a new label),

@@ -16,7 +16,7 @@ from schemas.records import BoxOp, Operation, Turn
 
 @dataclass(frozen=True)
 class EnvConfig:
-    """Budgets (SPEC §1) and the rendering style."""
+    """Budgets (docs/protocol.md) and the rendering style."""
 
     max_calls: int = 10  # assistant turns in total, the final answer included
     max_images: int = 42  # images in a trajectory, inputs included

@@ -1,4 +1,4 @@
-"""Writes assistant turns in the action protocol (SPEC §1); `parse.py` reads them back."""
+"""Writes assistant turns in the action protocol (docs/protocol.md); `parse.py` reads them back."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tolerant parser of assistant turns (SPEC §1): never raises, names precisely what is wrong."""
+"""Tolerant parser of assistant turns (docs/protocol.md): never raises, names what is wrong."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class ParsedTurn:
     `action` is the action taken ("Answer" iff `answer` is set, a tool iff `operations` is not
     empty, "" on error unless the Action line named one). `error` is "" (usable), `no_action` or
     `bad_operation`, with `error_detail` saying why; `format_issues` lists every deviation from
-    the strict shape of SPEC §1 (empty: exactly that shape).
+    the strict shape of docs/protocol.md (empty: exactly that shape).
     """
 
     think: str = ""
@@ -299,7 +299,7 @@ def _tool_issues(text: str, action_end: int, blocks: list[_Block]) -> list[str]:
 
 
 def parse_turn(text: str) -> ParsedTurn:
-    """Parse one assistant turn (SPEC §1); never raises on any string.
+    """Parse one assistant turn (docs/protocol.md); never raises on any string.
 
     Emits the think text, the action taken and its operations or answer. Rejects with
     `no_action` (no operations and no answer, or `Action: Answer` without an <answer> tag) or

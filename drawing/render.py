@@ -26,7 +26,7 @@ _DARK_TEXT_ON = {(240, 200, 0), (245, 130, 20), (240, 100, 180), (128, 128, 128)
 
 @dataclass(frozen=True)
 class RenderStyle:
-    """The reference look (SPEC §1); change it only together with the goldens in tests/."""
+    """The reference look (docs/protocol.md); change it only together with the goldens in tests/."""
 
     box_width: int = 4
     line_width: int = 4

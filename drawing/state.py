@@ -1,4 +1,4 @@
-"""Per-image drawing state: boxes and lines keyed by label, replaced or appended (SPEC §1)."""
+"""Per-image state (docs/protocol.md): boxes and lines keyed by label, replaced or appended."""
 
 from __future__ import annotations
 

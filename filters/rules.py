@@ -100,7 +100,7 @@ class MinTurnsFilter:
 
 @dataclass(frozen=True)
 class ReflectionFilter:
-    """Keeps trajectories that corrected a drawing on the same image lineage (SPEC §2)."""
+    """Keeps trajectories that corrected a drawing on the same image lineage (docs/scoring.md)."""
 
     reasons: tuple[str, ...] = ("not_reflective",)
 
@@ -123,7 +123,7 @@ def apply_filters(trajectory: Trajectory, filters: Sequence[Filter]) -> Verdict:
 
 
 def cold_start_filters(min_turns: int = 3, min_accuracy: float = 1.0) -> tuple[Filter, ...]:
-    """SPEC §3 cold start: answered, valid format, correct answer, at least `min_turns` turns."""
+    """Cold start (docs/stages.md): answered, valid format, correct, at least `min_turns` turns."""
     return (
         TerminationFilter(),
         FormatFilter(),
@@ -133,7 +133,7 @@ def cold_start_filters(min_turns: int = 3, min_accuracy: float = 1.0) -> tuple[F
 
 
 def reflective_filters(min_accuracy: float = 1.0) -> tuple[Filter, ...]:
-    """SPEC §3 reflective rejection sampling: answered, valid format, correct, reflective."""
+    """Reflective sampling (docs/stages.md): answered, valid format, correct, reflective."""
     return (
         TerminationFilter(),
         FormatFilter(),

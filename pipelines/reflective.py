@@ -1,4 +1,4 @@
-"""The reflective_data stage (SPEC §3, stage 2): reflective rejection sampling.
+"""The reflective_data stage (stage 2, docs/stages.md): reflective rejection sampling.
 
 Questions (generated mazes/scenes + `--input` sources) -> dedup and decontamination -> K
 trajectories per question from a policy model (the cold-start checkpoint, through the same

@@ -12,7 +12,7 @@ SCHEMA_VERSION = 1
 QuestionType = Literal["multiple choice", "numerical", "free-form"]
 QUESTION_TYPES: tuple[str, ...] = ("multiple choice", "numerical", "free-form")
 
-# Every way a trajectory can end (SPEC §1). `answered` is the only successful one.
+# Every way a trajectory can end (docs/protocol.md). `answered` is the only successful one.
 TERMINATIONS: tuple[str, ...] = (
     "answered",
     "turn_truncated",
@@ -112,7 +112,7 @@ class Turn:
     answer: str | None = None
     error: str = ""
     error_detail: str = ""
-    format_issues: tuple[str, ...] = ()  # deviations from the strict turn shape (SPEC §1)
+    format_issues: tuple[str, ...] = ()  # deviations from the strict turn shape (docs/protocol.md)
     finish_reason: str = "stop"
     new_images: tuple[int, ...] = ()
     env_reply: str = ""  # the environment (user) turn that followed, "" after the last turn

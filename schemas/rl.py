@@ -1,4 +1,4 @@
-"""RL records (SPEC §4): one per question, readable by the ViLaSR trainer and by EasyR1/verl."""
+"""RL records (docs/formats.md): one per question, for the ViLaSR trainer and EasyR1/verl."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ Its C extension cannot load there, and two unconditional fake-kernel registratio
 `RuntimeError: operator torchvision::nms does not exist`. This rewrites both decorators to
 register only when the extension's ops exist (`torchvision.extension._has_ops()`), as the
 file's own `register_meta` helper already does; the pure-torch transforms keep working.
-Recipe: ../shared/notes/vllm-on-cpu.md. Run with the Python of the venv to patch; running it
+Recipe: docs/vllm-on-cpu.md. Run with the Python of the venv to patch; running it
 again changes nothing. Prints what it did; exits 1 if the file does not look as expected.
 """
 

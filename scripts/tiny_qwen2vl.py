@@ -3,7 +3,7 @@
 No model hub is reachable on these machines, so tests and checks that need a real
 Qwen2-VL processor build one: a byte-level BPE tokenizer trained on a few sentences with the
 Qwen special tokens and chat template, and a Qwen2-VL image processor capped at small images.
-Recipe: ../shared/notes/vllm-on-cpu.md. Usage: python scripts/tiny_qwen2vl.py OUT_DIR [--with-model]
+Recipe: docs/vllm-on-cpu.md. Usage: python scripts/tiny_qwen2vl.py OUT_DIR [--with-model]
 """
 
 from __future__ import annotations

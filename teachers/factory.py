@@ -33,7 +33,7 @@ class TeacherConfig:
     api_key_env: the environment variable holding the API key (openai); the key itself is
       never part of a config, a log or an output.
     samples_per_item: trajectories per question (K), each with its own derived seed.
-    max_calls: the turn budget per trajectory, the final answer included (SPEC §1).
+    max_calls: the turn budget per trajectory, the final answer included (docs/protocol.md).
     max_in_flight: requests in flight per worker (openai).
     batch_size: trajectories a worker rolls out together; they advance independently, so this
       bounds how many are open at once and how many requests a vLLM batch can hold.

@@ -1,4 +1,4 @@
-"""Filters keep or reject with the reason code SPEC §3 asks for."""
+"""Filters keep or reject with the reason codes docs/stages.md lists."""
 
 import dataclasses
 

@@ -35,7 +35,7 @@ def _centres(g: int, size: int) -> dict:
 
 
 def _execute(sample):
-    """Replays the tool turns as SPEC §1 describes; returns per-turn ops and image states."""
+    """Replays the tool turns per docs/protocol.md; returns per-turn ops and image states."""
     turns = [json.loads(_TOOL.match(r).group(2)) for r in sample.replies[:-1]]
     states = {1: {}}
     seen = set()

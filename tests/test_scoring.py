@@ -1,4 +1,4 @@
-"""Scoring golden cases written from SPEC §2."""
+"""Scoring golden cases written from docs/scoring.md."""
 
 import pytest
 

@@ -1,6 +1,6 @@
 """The structured-outputs hook of the vLLM tests: a random model writes gibberish, so to get
 multi-turn trajectories out of the real engine, questions tagged FORCED_TAG have every turn
-constrained by a regex (vLLM structured outputs) to a valid action of SPEC §1, free only in
+constrained by a regex (vLLM structured outputs) to a valid action of docs/protocol.md, free only in
 its think text:
 
   turn 1: Object Mapper, one box on each input image      -> images n+1 .. 2n

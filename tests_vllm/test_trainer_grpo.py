@@ -29,7 +29,7 @@ from trainer.sft import SFTConfig, train_sft
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> dict[str, str]:
     """Toy RL run dir (answer always B) and a policy warmed up by our SFT trainer to answer in
-    the SPEC format with a random letter (reward ~ 0.5 = 1/4 x 2 under acc_gated)."""
+    the docs/protocol.md format with a random letter (reward ~ 0.5 = 1/4 x 2 under acc_gated)."""
     root = tmp_path_factory.mktemp("toy")
     prompts = write_prompts(root / "prompts")
     write_toy_rl(root)

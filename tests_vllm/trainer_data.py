@@ -59,7 +59,7 @@ def write_toy_rl(run_dir: Path, n: int = 4, answer: str = "B") -> Path:
 
 
 def write_warmup_sft(run_dir: Path, prompts_dir: Path, n: int = 16, seed: int = 0) -> Path:
-    """Sharegpt answers in the exact SPEC answer format with a uniformly random letter: after
+    """Sharegpt answers in the docs/protocol.md answer format, uniformly random letter: after
     SFT on it the policy answers in format but right only ~1/4 of the time."""
     prompts = Prompts(prompts_dir)
     rng = random.Random(seed)

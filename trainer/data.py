@@ -105,7 +105,7 @@ def load_sft_samples(data: str | Path, datasets: Sequence[str] = ()) -> list[SFT
 
 @dataclass(frozen=True)
 class RLSample:
-    """One RL record (SPEC RL schema) with absolute image paths."""
+    """One RL record (docs/formats.md, RL records) with absolute image paths."""
 
     id: str
     question: str

@@ -3,8 +3,8 @@
 Each step takes `questions_per_step` questions and rolls out `group_size` trajectories per
 question through `rollout.conversation.Conversation` -- the same conversation and
 `drawing.environment.DrawingEnv` the data pipeline uses, so budgets (max_calls, 20 for mazes,
-max_images), environment replies, rendered images and termination reasons are those of SPEC
-§1. The policy generates each assistant turn from the exact token sequence of the trajectory
+max_images), environment replies, rendered images and termination reasons follow docs/protocol.md.
+The policy generates each assistant turn from the exact token sequence of the trajectory
 so far (its own sampled ids, not a re-tokenisation of the text), the environment executes it
 and appends its reply and rendered images as a user turn.
 
@@ -71,7 +71,7 @@ class GRPOConfig:
     warmup_steps: int = 0
     kl_coef: float = 0.0
     max_grad_norm: float = 1.0
-    max_calls: int = 10  # SPEC §1 budgets
+    max_calls: int = 10  # budgets: docs/protocol.md
     maze_max_calls: int = 20
     max_images: int = 42
     max_length: int = 8192  # a trajectory whose context exceeds this ends as turn_truncated
