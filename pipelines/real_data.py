@@ -1,17 +1,21 @@
 """Real data and model rollouts, shared by the stages: reading sources and preparing items
 (ReadRecordsFn, PrepareItemFn: rejected for unusable media or free-form questions, errors for
-malformed records), and SampleTrajectories: K jobs per item -> fixed-size batches -> RolloutFn
-(one teacher per worker, built in `setup`; the trajectories of a batch advance independently;
-replies cached for resume) -> SampleBundles for the stage's judge.
+malformed records), and SampleTrajectories: K jobs per item -> RolloutFn (one teacher per
+worker process; up to `max_in_flight` trajectories open, each refilled as one ends; replies
+cached for resume) -> SampleBundles for the stage's judge.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
+import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.transforms.window import GlobalWindows
+from apache_beam.utils.shared import Shared
 
 from drawing.environment import EnvConfig
 from drawing.images import encode_png
@@ -24,8 +28,8 @@ from pipelines.accounting import ProgressLog
 from pipelines.outcomes import ERROR, REJECTED, error_outcome, rejection_outcome
 from rollout.assemble import build_teacher_sample
 from rollout.cache import ReplyCache
-from rollout.conversation import RolloutJob
-from rollout.engine import run_rollouts
+from rollout.conversation import RolloutJob, RolloutRecord
+from rollout.service import RolloutService
 from schemas.records import Provenance
 from teachers.factory import TeacherConfig, build_teacher
 
@@ -115,8 +119,16 @@ class PrepareItemFn(beam.DoFn):
 
 
 class RolloutFn(beam.DoFn):
-    """Rolls out a batch of (item, sample index) jobs against the teacher and assembles each
-    finished trajectory; the teacher (and a vLLM engine) is built once per worker."""
+    """Rolls out (item, sample index) jobs against the teacher and assembles each finished
+    trajectory, with continuous refill: `process` hands its job to the worker's RolloutService
+    and returns at once, so up to `teacher.max_in_flight` trajectories stay open; it blocks only
+    while that many of its own are unfinished, and emits every finished one as it goes. Only
+    the end of a bundle waits for the rest (Beam commits a bundle's outputs together).
+
+    The service (teacher, reply cache, event loop; a vLLM engine) is one per worker process,
+    shared by every instance of this DoFn there through `apache_beam.utils.shared.Shared`.
+    Outputs come in completion order; every writer sorts by id, so files are byte-stable.
+    """
 
     def __init__(
         self,
@@ -135,21 +147,33 @@ class RolloutFn(beam.DoFn):
         self.seed = seed
         self.max_images = max_images
         self.prompts_dir = prompts_dir
+        self.max_open = teacher.max_in_flight
+        self._shared = Shared()  # its key is pickled along: one service per process
+
+    def _make_service(self) -> RolloutService:
+        teacher = build_teacher(self.teacher_config, self.max_images)
+        return RolloutService(teacher, ReplyCache(self.cache_location), self.max_open)
 
     def setup(self) -> None:
         for name in ("httpx", "httpx2", "openai"):  # one INFO line per request otherwise
             logging.getLogger(name).setLevel(logging.WARNING)
-        self.teacher = build_teacher(self.teacher_config, self.max_images)
-        self.cache = ReplyCache(self.cache_location)
+        service = self._shared.acquire(self._make_service)
+        if service.closed:  # an earlier user of this process released it
+            service = self._shared.acquire(self._make_service, tag=uuid.uuid4().hex)
+        self.service = service.acquire()
         self.prompts = Prompts.load(self.prompts_dir or None)
         self.env_config = EnvConfig(self.teacher_config.max_calls, self.max_images)
         self.params = self.teacher_config.sampling(self.seed)
         self.progress = ProgressLog(f"{self.stage}: teacher trajectories")
 
     def teardown(self) -> None:
-        shutdown = getattr(getattr(self, "teacher", None), "shutdown", None)
-        if shutdown is not None:
-            shutdown()
+        service = getattr(self, "service", None)
+        if service is not None:
+            self.service = None
+            service.release()
+
+    def start_bundle(self) -> None:
+        self._open: dict[concurrent.futures.Future, PreparedItem] = {}
 
     def _job(self, prepared: PreparedItem, sample: int) -> RolloutJob:
         item = prepared.item
@@ -166,36 +190,52 @@ class RolloutFn(beam.DoFn):
             key, prepared.images, system, user, sample, env_config, pngs=prepared.pngs
         )
 
-    def process(self, batch: Sequence[tuple[PreparedItem, int]]) -> Iterator[Any]:
-        jobs = [self._job(prepared, sample) for prepared, sample in batch]
-        records = run_rollouts(
-            jobs,
-            self.teacher,
-            self.params,
-            self.env_config,
-            self.prompts,
-            self.cache,
-            max_concurrent_trajectories=max(1, len(jobs)),
-        )
-        for record, (prepared, _) in zip(records, batch, strict=True):
-            for name in USAGE_COUNTERS:
-                if record.usage.get(name):
-                    beam.metrics.Metrics.counter(self.stage, name).inc(record.usage[name])
-            try:
-                bundle = build_teacher_sample(
-                    record,
-                    prepared.item,
-                    prepared.subset,
-                    self.provenance,
-                    meta={"question_id": prepared.item.id, "source_media": list(prepared.media)},
-                )
-            except ValueError as exc:
-                yield beam.pvalue.TaggedOutput(
-                    ERROR, error_outcome(self.stage, prepared.subset, record.key, "assemble", exc)
-                )
-                continue
-            self.progress.tick()
-            yield bundle
+    def process(self, element: tuple[PreparedItem, int]) -> Iterator[Any]:
+        prepared, sample = element
+        job = self._job(prepared, sample)
+        future = self.service.submit(job, self.params, self.env_config, self.prompts)
+        self._open[future] = prepared
+        done: set = {f for f in self._open if f.done()}
+        if len(self._open) >= self.max_open and not done:
+            done, _ = concurrent.futures.wait(
+                self._open, return_when=concurrent.futures.FIRST_COMPLETED
+            )
+        for future in done:
+            yield from self._finish(future.result(), self._open.pop(future))
+
+    def finish_bundle(self) -> Iterator[Any]:
+        while self._open:
+            done, _ = concurrent.futures.wait(
+                self._open, return_when=concurrent.futures.FIRST_COMPLETED
+            )
+            for future in done:
+                for out in self._finish(future.result(), self._open.pop(future)):
+                    if isinstance(out, beam.pvalue.TaggedOutput):
+                        yield beam.pvalue.TaggedOutput(
+                            out.tag, GlobalWindows.windowed_value(out.value)
+                        )
+                    else:
+                        yield GlobalWindows.windowed_value(out)
+
+    def _finish(self, record: RolloutRecord, prepared: PreparedItem) -> Iterator[Any]:
+        for name in USAGE_COUNTERS:
+            if record.usage.get(name):
+                beam.metrics.Metrics.counter(self.stage, name).inc(record.usage[name])
+        try:
+            bundle = build_teacher_sample(
+                record,
+                prepared.item,
+                prepared.subset,
+                self.provenance,
+                meta={"question_id": prepared.item.id, "source_media": list(prepared.media)},
+            )
+        except ValueError as exc:
+            yield beam.pvalue.TaggedOutput(
+                ERROR, error_outcome(self.stage, prepared.subset, record.key, "assemble", exc)
+            )
+            return
+        self.progress.tick()
+        yield bundle
 
 
 def expand_samples(prepared: PreparedItem, samples: int) -> Iterator[tuple[PreparedItem, int]]:
@@ -205,9 +245,9 @@ def expand_samples(prepared: PreparedItem, samples: int) -> Iterator[tuple[Prepa
 
 class SampleTrajectories(beam.PTransform):
     """PreparedItems in; (SampleBundles, error outcomes) out: `samples` trajectories per item
-    rolled out by the teacher. Jobs go to RolloutFn in fixed-size batches (the last one of a
-    bundle may be smaller); the trajectories of a batch advance independently, so a bigger
-    batch keeps more requests in flight."""
+    rolled out by the teacher. Every job goes straight to RolloutFn, which keeps up to
+    `teacher.max_in_flight` trajectories open per worker and refills a slot the moment a
+    trajectory ends (no fixed batches, so no batch waits for its longest trajectory)."""
 
     def __init__(
         self,
@@ -222,15 +262,12 @@ class SampleTrajectories(beam.PTransform):
     ) -> None:
         super().__init__()
         self.samples = samples
-        self.batch_size = teacher.batch_size
         self.rollout = RolloutFn(stage, teacher, cache, provenance, seed, max_images, prompts_dir)
 
     def expand(self, items: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         rolled = (
             items
             | "Samples" >> beam.FlatMap(expand_samples, self.samples)
-            | "Batch"
-            >> beam.BatchElements(min_batch_size=self.batch_size, max_batch_size=self.batch_size)
             | "Rollout" >> beam.ParDo(self.rollout).with_outputs(ERROR, main="bundles")
         )
         return rolled.bundles, rolled[ERROR]

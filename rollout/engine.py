@@ -57,6 +57,18 @@ async def _run(
     return conv.record()
 
 
+async def rollout_job(
+    job: RolloutJob,
+    teacher: Teacher,
+    params: SamplingParams,
+    env_config: EnvConfig,
+    prompts: Prompts,
+    cache: ReplyCache | None = None,
+) -> RolloutRecord:
+    """Roll out one prepared job to its end (see `rollout_one`)."""
+    return await _run(job, teacher, params, env_config, prompts, cache)
+
+
 async def rollout_one(
     item_images: Sequence[Image.Image],
     system: str,

@@ -34,9 +34,9 @@ class TeacherConfig:
       never part of a config, a log or an output.
     samples_per_item: trajectories per question (K), each with its own derived seed.
     max_calls: the turn budget per trajectory, the final answer included (docs/protocol.md).
-    max_in_flight: requests in flight per worker (openai).
-    batch_size: trajectories a worker rolls out together; they advance independently, so this
-      bounds how many are open at once and how many requests a vLLM batch can hold.
+    max_in_flight: trajectories open at once per worker process (so at most that many requests
+      in flight); a slot goes to the next job the moment a trajectory ends.
+    batch_size: the most requests one in-process vLLM engine call holds (vllm).
     cache: where teacher replies are cached for resume (a folder or gs:// / s3:// URI);
       default `<output>/cache/teacher`.
     tensor_parallel_size, dtype, max_model_len, gpu_memory_utilization, enforce_eager,

@@ -15,7 +15,7 @@ import run_pipeline
 from schemas.records import rejection_from_dict
 from schemas.sharegpt import validate_sharegpt
 from tests.realdata import build_dataset, script_for
-from tests.scripted_server import ScriptedServer
+from tests.scripted_server import ScriptedServer, first_user_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -202,7 +202,7 @@ def test_kill_9_then_resume_resends_only_what_is_missing(dataset, tmp_path):
     """A run killed with SIGKILL mid-rollout, rerun with the same command, gives exactly the
     outputs of an uninterrupted run; the rerun sends only the requests the cache lacks."""
     data, expect = dataset
-    config = _config(tmp_path, teacher={"batch_size": 2})
+    config = _config(tmp_path, teacher={"max_in_flight": 2})
     clean, resumed = tmp_path / "clean", tmp_path / "resumed"
     with ScriptedServer(script_for(expect)) as server:
         assert run_pipeline.main(_argv(clean, config, data, *_teacher(server))) == 0
@@ -236,3 +236,21 @@ def test_kill_9_then_resume_resends_only_what_is_missing(dataset, tmp_path):
         assert run_pipeline.main(_argv(resumed, config, data, *_teacher(server))) == 0
         assert len(server.requests) == total - cached
     assert _outputs(resumed) == _outputs(clean)
+
+
+def test_one_and_two_workers_write_the_same_bytes_with_refill(dataset, tmp_path):
+    """Continuous refill emits trajectories in completion order, which differs with worker
+    count and timing; the files do not. Each worker keeps at most max_in_flight open."""
+    data, expect = dataset
+    config = _config(tmp_path, teacher={"max_in_flight": 2})
+    outputs = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        # Uneven latency, so trajectories finish out of input order.
+        latency = lambda m: 0.01 * (len(first_user_text(m)) % 5)  # noqa: E731
+        with ScriptedServer(script_for(expect), latency_s=latency) as server:
+            argv = _argv(out, config, data, *_teacher(server), f"--direct_num_workers={workers}")
+            assert run_pipeline.main(argv) == 0
+            assert server.max_in_flight <= 2 * workers
+        outputs[workers] = _outputs(out)
+    assert outputs[1] == outputs[2]

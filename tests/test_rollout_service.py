@@ -1,0 +1,99 @@
+"""RolloutService: continuous refill (a finished trajectory's slot goes to the next job at once),
+the open-trajectory bound, the same records as the engine's one-shot driver."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from drawing.environment import EnvConfig
+from drawing.format import format_answer_turn, format_tool_turn
+from drawing.prompts import Prompts
+from rollout.conversation import RolloutJob
+from rollout.engine import run_rollouts
+from rollout.service import RolloutService
+from schemas.records import BoxOp
+from teachers.base import SamplingParams
+from teachers.scripted import ScriptedTeacher
+
+PROMPTS = Prompts()
+PARAMS = SamplingParams(temperature=0.0, max_tokens=256)
+ENV = EnvConfig(max_calls=10, max_images=42)
+ANSWER = format_answer_turn("I checked the drawing.", "B")
+
+
+def _draw(turn: int) -> str:
+    return format_tool_turn("box it", [BoxOp(1, (2 + turn, 2, 20, 20), f"l{turn}")])
+
+
+def _script(messages):
+    """`[Qlong...]` items draw six times before answering, the others answer at once."""
+    turns = sum(m.role == "assistant" for m in messages)
+    first_user = next(m.text for m in messages if m.role == "user")
+    draws = 6 if "[Qlong" in first_user else 0
+    return _draw(turns) if turns < draws else ANSWER
+
+
+def _job(tag: str) -> RolloutJob:
+    rng = np.random.default_rng(len(tag))
+    image = Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8), "RGB")
+    user = PROMPTS.question(f"[{tag}] Which?", ["a", "b"], "multiple choice", [image.size])
+    return RolloutJob(f"{tag}#0", (image,), PROMPTS.system(*image.size, 10), user)
+
+
+def test_a_finished_trajectory_frees_its_slot_for_the_next_job_at_once():
+    teacher = ScriptedTeacher(_script, latency_s=0.05)
+    service = RolloutService(teacher, None, max_open=2).acquire()
+    jobs = [_job("Qlong"), *(_job(f"Qshort{i}") for i in range(4))]
+    ended: dict[str, float] = {}
+    lock = threading.Lock()
+    try:
+        futures = [service.submit(job, PARAMS, ENV, PROMPTS) for job in jobs]
+        for job, future in zip(jobs, futures, strict=True):
+
+            def note(_, key=job.key):
+                with lock:
+                    ended[key] = time.monotonic()
+
+            future.add_done_callback(note)
+        records = [f.result(timeout=30) for f in futures]
+    finally:
+        service.release()
+    assert all(r.termination == "answered" for r in records)
+    assert teacher.max_in_flight_seen == 2  # never more than max_open trajectories open
+    # Fixed batches of two would hold Qshort0's slot until Qlong ends (7 turns); with refill
+    # the four one-turn trajectories all finish through the second slot meanwhile.
+    assert max(ended[f"Qshort{i}#0"] for i in range(4)) < ended["Qlong#0"]
+    assert service.closed
+
+
+def test_the_service_gives_the_records_of_the_one_shot_driver():
+    jobs = [_job("Qlong"), _job("Qshort0"), _job("Qlong2")]
+    expected = run_rollouts(jobs, ScriptedTeacher(_script), PARAMS, ENV, PROMPTS, None, 2)
+    service = RolloutService(ScriptedTeacher(_script), None, max_open=2).acquire()
+    try:
+        futures = [service.submit(job, PARAMS, ENV, PROMPTS) for job in jobs]
+        got = [future.result(timeout=30) for future in futures]
+    finally:
+        service.release()
+
+    def facts(r):
+        return r.key, r.turns, r.pngs, r.parents, r.termination
+
+    assert [facts(r) for r in got] == [facts(r) for r in expected]
+
+
+def test_a_bug_in_a_trajectory_is_raised_not_swallowed():
+    def broken(messages):
+        raise KeyError("bug")
+
+    service = RolloutService(ScriptedTeacher(broken), None, max_open=1).acquire()
+    try:
+        with pytest.raises(KeyError):
+            service.submit(_job("Qshort0"), PARAMS, ENV, PROMPTS).result(timeout=30)
+    finally:
+        service.release()
+    with pytest.raises(RuntimeError, match="closed"):
+        service.submit(_job("Qshort0"), PARAMS, ENV, PROMPTS)
