@@ -1,0 +1,1 @@
+"""The drawing environment behind TRL GRPOTrainer(environment_factory=...)."""
