@@ -41,13 +41,17 @@ def verl_record(
     if item.question_type not in ("multiple choice", "numerical"):
         raise ValueError(f"{item.id}: RL records are multiple choice or numerical only")
     if not (len(pngs) == len(sizes) == len(item.images)):
-        raise ValueError(f"{item.id}: {len(pngs)} images, {len(sizes)} sizes, {len(item.images)} refs")
+        raise ValueError(
+            f"{item.id}: {len(pngs)} images, {len(sizes)} sizes, {len(item.images)} refs"
+        )
     prompts = prompts or Prompts()
     system = prompts.system(*sizes[0], max_calls)
     user = prompts.question(item.question, item.options, item.question_type, list(sizes))
     if user.count(IMAGE_TOKEN) == 0:  # a template without image lines: images first
         user = f"{IMAGE_TOKEN}\n" * len(pngs) + user
-    budgets = Budgets(max_calls, max_images, tuple(tuple(s) for s in sizes), item.id, item.grid_size)
+    budgets = Budgets(
+        max_calls, max_images, tuple(tuple(s) for s in sizes), item.id, item.grid_size
+    )
     create = budgets.to_kwargs()
     extra = {
         "index": index,

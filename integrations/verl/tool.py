@@ -83,7 +83,9 @@ class DrawingTool(BaseTool):
     def __init__(self, config: dict, tool_schema: OpenAIFunctionToolSchema | None = None):
         name = (tool_schema.function.name if tool_schema else None) or config.get("name")
         if name not in TOOL_ACTIONS:
-            raise ValueError(f"drawing tool name must be one of {sorted(TOOL_ACTIONS)}, got {name!r}")
+            raise ValueError(
+                f"drawing tool name must be one of {sorted(TOOL_ACTIONS)}, got {name!r}"
+            )
         super().__init__(config, tool_schema or globals()["tool_schema"](name))
         self.prompts = Prompts.load(config.get("prompts_dir") or None)
         self._kwargs: dict[str, dict[str, Any]] = {}

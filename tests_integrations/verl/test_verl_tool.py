@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 
+from verl.experimental.agent_loop.tool_parser import ToolParser
+from verl.tools.tool_registry import initialize_tools_from_config
+
 from drawing.environment import run_replies
 from integrations.verl.tool import DrawingTool
 from tests_integrations.common import REPLIES, ROOT, input_image, png
-from verl.experimental.agent_loop.tool_parser import ToolParser
-from verl.tools.tool_registry import initialize_tools_from_config
 
 CONFIG = ROOT / "integrations" / "verl" / "tool_config.yaml"
 
@@ -44,9 +45,11 @@ def test_execute_returns_the_rendered_image_like_our_environment():
         texts, images = [], []
         for reply in REPLIES[:2]:
             _, calls = parser.extract_from_text(reply)
-            response, reward, _ = await tools[calls[0].name].execute(
-                instance, json.loads(calls[0].arguments)
-            ) if calls[0].name == tool.name else await _same(tool, instance, calls[0])
+            response, reward, _ = (
+                await tools[calls[0].name].execute(instance, json.loads(calls[0].arguments))
+                if calls[0].name == tool.name
+                else await _same(tool, instance, calls[0])
+            )
             texts.append(response.text)
             images += response.image
         await tool.release(instance)
