@@ -66,3 +66,17 @@ def test_execute_returns_the_rendered_image_like_our_environment():
     texts, images = asyncio.run(go())
     assert [png(im) for im in images] == [png(im) for im in ours.images[1:]]
     assert texts[0] == ours.turns[0].env_reply.replace("<image>\n", "")
+
+
+def test_reward_entry_point_scores_verl_decoded_text_like_trainer_reward():
+    from integrations.verl.reward import compute_score
+    from trainer.reward import compute_score as project_score
+
+    env = "The index of the given image is 2 (width: 112, height: 112)."
+    markup = f"{REPLIES[0]}<|im_end|>\n<|im_start|>user\n{env}<|im_end|>\n<|im_start|>assistant\n"
+    markup += REPLIES[2] + "<|im_end|>"
+    stripped = f"{REPLIES[0]}\nuser\n{env}\nassistant\n{REPLIES[2]}"  # skip_special_tokens=True
+    info = {"question_type": "multiple choice", "data_type": "vqa"}
+    scores = compute_score("drawreason/toy", stripped, "B", info)
+    assert scores["score"] == project_score(markup, "B")["overall"] == 2.0
+    assert scores["format"] == 1.0
