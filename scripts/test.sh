@@ -5,6 +5,8 @@
 #             (SKIP_LLAMAFACTORY=1 skips building it; that test is then skipped)
 #   .venv-vllm  vLLM on CPU, for tests_vllm/ (a real engine, in-process and as a server);
 #             SKIP_VLLM=1 skips building it and those tests
+#   .venv-verl  verl 0.9.1 on CPU, for tests_integrations/verl (the drawing tool, parser and
+#             loader against the real verl); SKIP_VERL=1 skips building it and those tests
 #   chromium  headless, from Debian, for the report's browser test (SKIP_BROWSER=1 skips
 #             installing it; that test is then skipped)
 set -euo pipefail
@@ -29,8 +31,15 @@ fi
 if [ "${SKIP_VLLM:-0}" != "1" ]; then
   bash scripts/setup_vllm.sh
 fi
+if [ "${SKIP_VERL:-0}" != "1" ]; then
+  bash scripts/setup_verl.sh
+fi
 .venv/bin/python -m pytest "$@"
 if [ "${SKIP_VLLM:-0}" != "1" ]; then
   # A real vLLM engine on CPU (tiny local model), in its own venv (README: "vLLM on CPU").
   .venv-vllm/bin/python -m pytest tests_vllm
+fi
+if [ "${SKIP_VERL:-0}" != "1" ]; then
+  # The drawing environment as a verl tool, against verl itself, in its own venv.
+  PYTHONPATH="$PWD" .venv-verl/bin/python -m pytest tests_integrations/verl
 fi

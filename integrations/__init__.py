@@ -1,0 +1,1 @@
+"""Adapters that put the drawing environment behind stock RL trainers (verl today)."""
