@@ -109,10 +109,38 @@ def test_reflective_trace_redraws_on_the_image_before_the_mistake(seed):
     assert bad["start_point_2d"] == good["start_point_2d"]
     assert bad["end_point_2d"] != good["end_point_2d"]
     think = _TOOL.match(sample.replies[t2 - 1]).group(1)
-    assert f"{label.capitalize()} runs into a dead end" in think or "side branch" in think
-    assert "wrong" in think
+    # The turn after the wrong one sees it in the image that turn rendered (image t2) and
+    # redraws on the image before it (image t1); the wrong turn itself does not hint at it.
+    lower = think.lower()
+    assert "dead end" in lower and f"image {t2}" in lower and f"image {t1}" in lower
+    assert label in think
+    before = _TOOL.match(sample.replies[t1 - 1]).group(1)
+    assert not re.search(r"dead end|side branch|wrong|mistake|redraw|first", before)
     # Later turns draw on the newest image again.
     assert all(ops[0]["index"] == t for t, ops in enumerate(turns, start=1) if t > t2)
+
+
+@pytest.mark.parametrize("share", [0.0, 1.0])
+def test_junction_granularity_draws_up_to_the_next_junction(share):
+    packed = 0
+    for seed in range(30):
+        sample = _sample(
+            seed, grid_sizes=(4, 6), reflective_share=share, trace_granularity="junction"
+        )
+        turns = _check_sample(sample)
+        maze = maze_from_ascii(sample.meta["maze_ascii"])
+        centres = _centres(sample.grid_size, sample.images[0].size[0])
+        packed += sample.meta["packed"]
+        for ops in turns[:-1]:  # every turn but the last ends on a junction or the goal
+            end = centres[tuple(ops[-1]["end_point_2d"])]
+            wrong = sample.meta["wrong_turn"]
+            if wrong is not None and list(end) == wrong["end"]:
+                continue
+            assert maze.tree.degree(end) >= 3 or end == maze.goal
+        if share == 0.0:  # same route and question as the default granularity
+            plain = _sample(seed, grid_sizes=(4, 6), reflective_share=share)
+            assert (plain.answer, plain.meta["start"]) == (sample.answer, sample.meta["start"])
+    assert packed >= 10
 
 
 def test_reflective_share_is_roughly_respected():
@@ -134,11 +162,16 @@ def test_long_routes_are_packed_into_the_budget(max_calls, share):
 
 
 def test_reasoning_names_moves_with_one_based_cells():
-    sample = _sample(0, grid_sizes=(3,), reflective_share=0.0)
-    first = _TOOL.match(sample.replies[0]).group(1)
-    start = sample.meta["start"]
-    assert f"From the start at row {start[0] + 1}, column {start[1] + 1}" in first
-    assert re.search(r"I trace \d+ moves? (up|down|left|right) to row \d, column \d", first)
+    for seed in range(20):
+        sample = _sample(seed, grid_sizes=(3,), reflective_share=0.0)
+        first = _TOOL.match(sample.replies[0]).group(1)
+        start = sample.meta["start"]
+        assert f"the start at row {start[0] + 1}, column {start[1] + 1}" in first or (
+            f"the start, row {start[0] + 1}, column {start[1] + 1}" in first
+            or f"start marker is at row {start[0] + 1}, column {start[1] + 1}" in first
+        )
+        assert re.search(r"\b\d+ moves? (up|down|left|right)\b", first)
+        assert re.search(r"\b[Ss]egment 1\b", first)
 
 
 @settings(max_examples=60, deadline=None)

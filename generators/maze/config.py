@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from generators.maze.grid import ALGORITHMS
 
 QUESTION_KINDS: tuple[str, ...] = ("route", "moves", "turns")
+TRACE_GRANULARITIES: tuple[str, ...] = ("segment", "junction")
 _MIN_CELL_PX = 8  # below this a cell's walls and marker no longer read clearly
 
 
@@ -29,6 +30,9 @@ class MazeConfig:
     reflective_share: float = 0.2
     num_options: int = 4
     max_calls: int = 20
+    # "segment": one straight run per Path Tracer turn; "junction": every run up to the next
+    # cell with a choice of way (a corner is no choice) in one turn, when the budget allows.
+    trace_granularity: str = "segment"
 
     def __post_init__(self) -> None:
         if self.image_size < 56 or self.image_size % 28:
@@ -73,6 +77,12 @@ class MazeConfig:
         if self.max_calls < 2:
             raise ValueError(
                 f"max_calls must be >= 2 (one drawing and the answer), got {self.max_calls}"
+            )
+
+        if self.trace_granularity not in TRACE_GRANULARITIES:
+            raise ValueError(
+                f"trace_granularity must be one of {TRACE_GRANULARITIES}, "
+                f"got {self.trace_granularity!r}"
             )
 
     def min_moves(self, g: int) -> int:

@@ -89,7 +89,15 @@ def generate_maze_sample(
         branch = _pick_branch(_usable_branches(tree, path, config.max_calls), rng)
 
     question = build_question(kind, tree, g, start, goal, path, rng, config.num_options)
-    trace = build_trace(question, path, g, config.image_size, config.max_calls, branch)
+    # The wording draws come last, from their own generator, so they leave the maze, route,
+    # question and wrong turn of a seed as they were.
+    phrasing = np.random.default_rng(int(rng.integers(2**63)))
+    junctions = None
+    if config.trace_granularity == "junction":
+        junctions = {cell for cell in tree.nodes if tree.degree(cell) >= 3}
+    trace = build_trace(
+        question, path, g, config.image_size, config.max_calls, branch, phrasing, junctions
+    )
     image = render_maze(tree, g, start, goal, config.image_size)
     runs = path_runs(path)
     meta: dict[str, Any] = {

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from drawing.format import format_answer_turn, format_tool_turn
+from generators.maze import phrasing as P
 from generators.maze.grid import Cell
 from generators.maze.questions import MazeQuestion, format_route
 from generators.maze.render import cell_center_px
@@ -30,8 +33,12 @@ def cell_text(cell: Cell) -> str:
     return f"row {cell[0] + 1}, column {cell[1] + 1}"
 
 
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _moves(n: int) -> str:
-    return f"{n} move" if n == 1 else f"{n} moves"
+    return _plural(n, "move")
 
 
 def _chunks(items: Sequence[int], parts: int) -> list[list[int]]:
@@ -70,47 +77,112 @@ def plan_turns(n: int, max_calls: int, wrong_at: int | None = None) -> list[list
     return _chunks(range(wrong_at), before) + [[]] + _chunks(range(wrong_at, n), left - before)
 
 
-def _segment_sentence(k: int, runs: list[Run], spans: list[tuple[Cell, Cell]]) -> str:
+def _move_sentence(
+    rng: np.random.Generator, first: bool, a: Cell, b: Cell, d: str, n: int, label: str, goal: bool
+) -> str:
+    """One drawn stretch: where it leaves, which way, how far, its label. Correct segments and
+    the staged wrong turn are both worded here, from the same pools."""
+    fields = dict(
+        a=cell_text(a), b=cell_text(b), toward=_TOWARD[d], d=d, moves=_moves(n), label=label
+    )
+    opener = P.say(rng, P.FIRST_MOVE if first else P.NEXT_MOVE, **fields)
+    joiner = P.JOINERS[int(rng.integers(len(P.JOINERS)))]
+    body = P.MOVE_BODY[int(rng.integers(len(P.MOVE_BODY)))].format(**fields)
+    if joiner.startswith("."):
+        body = body[:1].upper() + body[1:]
+    ending = P.REACHES_GOAL[int(rng.integers(len(P.REACHES_GOAL)))] if goal else "."
+    return opener + joiner + body + ending
+
+
+def junction_groups(
+    spans: Sequence[tuple[Cell, Cell]], junctions: Collection[Cell]
+) -> list[list[int]]:
+    """Consecutive segments up to the next junction: a group ends where a segment ends on a
+    cell in `junctions` (or at the goal)."""
+    groups: list[list[int]] = [[]]
+    for k, (_, end) in enumerate(spans):
+        groups[-1].append(k)
+        if end in junctions and k < len(spans) - 1:
+            groups.append([])
+    return groups
+
+
+def _junction_plan(
+    spans: Sequence[tuple[Cell, Cell]],
+    junctions: Collection[Cell],
+    max_calls: int,
+    wrong_at: int | None,
+) -> list[list[int]] | None:
+    """The plan of `plan_turns` by junction groups, or None if they do not fit the budget or
+    the wrong turn does not start a group."""
+    groups = junction_groups(spans, junctions)
+    if wrong_at is not None:
+        starts = [g[0] for g in groups]
+        if wrong_at not in starts:
+            return None
+        at = starts.index(wrong_at)
+        groups = groups[:at] + [[]] + groups[at:]
+    return groups if len(groups) <= max_calls - 1 else None
+
+
+def _segment_sentence(
+    rng: np.random.Generator, k: int, runs: list[Run], spans: list[tuple[Cell, Cell]]
+) -> str:
     a, b = spans[k]
-    d, n = runs[k].direction, runs[k].count
-    if k == 0:
-        text = f"From the start at {cell_text(a)} the corridor opens {_TOWARD[d]}; "
-    else:
-        text = f"At {cell_text(a)} the route turns {_TOWARD[d]}; "
-    text += f"I trace {_moves(n)} {d} to {cell_text(b)} as segment {k + 1}"
-    if k == len(runs) - 1:
-        return text + ", which is the goal."
-    return text + "."
+    last = k == len(runs) - 1
+    return _move_sentence(
+        rng, k == 0, a, b, runs[k].direction, runs[k].count, f"segment {k + 1}", last
+    )
 
 
-def _check_sentence(previous: list[int]) -> str:
+def _check_sentence(
+    rng: np.random.Generator,
+    previous: list[int],
+    runs: list[Run],
+    spans: list[tuple[Cell, Cell]],
+    image: int,
+) -> str:
+    """Confirms the segments drawn last turn, as image `image` shows them ('' on turn 1)."""
     if not previous:
         return ""
+    last = previous[-1]
+    fields = dict(img=image, end=cell_text(spans[last][1]))
     if len(previous) == 1:
-        return f"Segment {previous[0] + 1} follows open cells without crossing a wall. "
-    return (
-        f"Segments {previous[0] + 1}-{previous[-1] + 1} follow open cells without crossing a wall. "
-    )
+        run = runs[last]
+        seg = f"segment {last + 1}"
+        return P.say(rng, P.CHECK_ONE, seg=seg, d=run.direction, moves=_moves(run.count), **fields)
+    seg = f"segments {previous[0] + 1}-{last + 1}"
+    return P.say(rng, P.CHECK_MANY, seg=seg, **fields)
 
 
-def _answer_think(question: MazeQuestion, path: Sequence[Cell], runs: list[Run]) -> str:
+def _answer_think(
+    rng: np.random.Generator, question: MazeQuestion, path: Sequence[Cell], runs: list[Run]
+) -> str:
     n, moves = len(runs), len(path) - 1
-    text = (
-        f"The traced route from the start at {cell_text(path[0])} to the goal at "
-        f"{cell_text(path[-1])} is {format_route(runs)}: {n} straight "
-        f"segment{'s' if n != 1 else ''} and {_moves(moves)}."
+    text = P.say(
+        rng,
+        P.ANSWER_ROUTE,
+        start=cell_text(path[0]),
+        goal=cell_text(path[-1]),
+        route=format_route(runs),
+        segs=_plural(n, "straight segment"),
+        moves=_moves(moves),
     )
     if question.kind == "route":
-        return text + f" That is option {question.answer}, {question.options[question.correct]}."
-    if question.kind == "moves":
+        step = P.say(
+            rng,
+            P.ANSWER_OPTION,
+            letter=question.answer,
+            option=question.options[question.correct],
+        )
+    elif question.kind == "moves":
         total = " + ".join(str(r.count) for r in runs)
-        return text + f" Adding the moves of the segments: {total} = {moves}."
-    if n == 1:
-        return text + " A single straight segment never changes direction: 0 turns."
-    return (
-        text + f" The direction changes once between each pair of consecutive segments: "
-        f"{n} - 1 = {n - 1} turns."
-    )
+        step = P.say(rng, P.ANSWER_MOVES, total=total, count=moves)
+    elif n == 1:
+        step = P.say(rng, P.ANSWER_NO_TURN)
+    else:
+        step = P.say(rng, P.ANSWER_TURNS, n=n, turns=_plural(n - 1, "turn"))
+    return f"{text} {step}"
 
 
 def build_trace(
@@ -120,13 +192,19 @@ def build_trace(
     image_size: int,
     max_calls: int,
     wrong_turn: SideBranch | None = None,
+    rng: np.random.Generator | None = None,
+    junctions: Collection[Cell] | None = None,
 ) -> Trace:
     """The oracle turns: Path Tracer segments between cell centres, one per straight run.
 
     Each tool turn draws on the newest image (the maze is image 1; tool turn t yields image
     1 + t), so the route accumulates. With `wrong_turn`, the segment after its junction is
-    first drawn into the side branch, then noticed and redrawn under the same label on the
-    image before the mistake. Raises ValueError if the route is empty or the budget is too small.
+    first drawn into the side branch, worded like any correct step; the next turn notices the
+    dead end in the rendered image and redraws the segment under the same label on the image
+    before the mistake. `rng` picks the wording (`generators/maze/phrasing.py`); without it a
+    fixed seed is used. With `junctions` (cells with three or more open sides), a turn draws
+    every segment up to the next junction when that fits the budget. Raises ValueError if the
+    route is empty or the budget is too small.
     """
     runs = path_runs(path)
     if not runs:
@@ -135,64 +213,57 @@ def build_trace(
         raise ValueError(f"max_calls must be >= 2, got {max_calls}")
     if wrong_turn is not None and not can_reflect(wrong_turn, max_calls):
         raise ValueError(f"max_calls {max_calls} leaves no room for a wrong turn")
+    if rng is None:
+        rng = np.random.default_rng(0)
     spans = run_spans(path)
 
     def px(cell: Cell) -> tuple[int, int]:
         return cell_center_px(cell, grid_size, image_size)
 
     wrong_at = None if wrong_turn is None else wrong_turn.run_index
-    plan = plan_turns(len(runs), max_calls, wrong_at)
+    plan = None if junctions is None else _junction_plan(spans, junctions, max_calls, wrong_at)
+    if plan is None:
+        plan = plan_turns(len(runs), max_calls, wrong_at)
     replies: list[str] = []
     current = 1  # the newest image, which the next turn draws on
     before_mistake = 1
     previous: list[int] = []
     correcting = False  # the turn right after the wrong turn redraws its segment
     for t, group in enumerate(plan, start=1):
-        if not group and wrong_turn is not None:  # the wrong turn
-            k, b = wrong_turn.run_index, wrong_turn
-            label = f"segment {k + 1}"
-            where = "From the start at" if k == 0 else "At"
-            think = _check_sentence(previous) + (
-                f"{where} {cell_text(b.junction)} the corridor branches. I try the passage "
-                f"{_TOWARD[b.direction]} first and trace {_moves(b.count)} {b.direction} to "
-                f"{cell_text(b.end)} as {label}."
+        sentences = []
+        if correcting and wrong_turn is not None:
+            b = wrong_turn
+            label = f"segment {b.run_index + 1}"
+            notice = P.NOTICE_DEAD_END if b.leaf else P.NOTICE_SIDE_BRANCH
+            sentences.append(P.say(rng, notice, label=label, img=current, end=cell_text(b.end)))
+            sentences.append(P.say(rng, P.REDRAW, label=label, before=before_mistake))
+            draw_on = before_mistake
+            correcting = False
+        else:
+            sentences.append(_check_sentence(rng, previous, runs, spans, current))
+            draw_on = current
+        if not group and wrong_turn is not None:  # the wrong turn, worded as a correct step
+            b = wrong_turn
+            label = f"segment {b.run_index + 1}"
+            sentences.append(
+                _move_sentence(
+                    rng, b.run_index == 0, b.junction, b.end, b.direction, b.count, label, False
+                )
             )
-            op = LineOp(current, px(b.junction), px(b.end), label)
-            replies.append(format_tool_turn(think, [op]))
+            op = LineOp(draw_on, px(b.junction), px(b.end), label)
+            replies.append(format_tool_turn(" ".join(s for s in sentences if s), [op]))
             before_mistake, current = current, 1 + t
             previous, correcting = [], True
             continue
         ops = []
-        sentences = []
-        draw_on = current
-        if correcting and wrong_turn is not None:
-            b = wrong_turn
-            label = f"segment {b.run_index + 1}"
-            if b.leaf:
-                sentences.append(
-                    f"{label.capitalize()} runs into a dead end at {cell_text(b.end)}; "
-                    "that is wrong."
-                )
-            else:
-                sentences.append(
-                    f"{label.capitalize()} leads into a side branch that only ends in dead ends "
-                    f"beyond {cell_text(b.end)}; it never reaches the goal, so that is wrong."
-                )
-            sentences.append(
-                f"I redraw {label} on image {before_mistake}, the drawing before the mistake."
-            )
-            draw_on = before_mistake
-            correcting = False
-        else:
-            sentences.append(_check_sentence(previous).strip())
         for k in group:
             a, z = spans[k]
             ops.append(LineOp(draw_on, px(a), px(z), f"segment {k + 1}"))
-            sentences.append(_segment_sentence(k, runs, spans))
+            sentences.append(_segment_sentence(rng, k, runs, spans))
         replies.append(format_tool_turn(" ".join(s for s in sentences if s), ops))
         current = 1 + t
         previous = group
-    replies.append(format_answer_turn(_answer_think(question, path, runs), question.answer))
+    replies.append(format_answer_turn(_answer_think(rng, question, path, runs), question.answer))
     return Trace(
         replies=tuple(replies),
         tool_turns=len(plan),

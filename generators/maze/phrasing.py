@@ -1,0 +1,149 @@
+"""Phrasing pools of the maze oracle traces: several wordings per kind of step.
+
+Every pool is a tuple of `str.format` templates; `say` picks one with the sample's own phrasing
+generator, so a seed still gives the same bytes. The staged wrong turn of a reflective trace is
+worded from the same pools as a correct step (`FIRST_MOVE`/`NEXT_MOVE`, `MOVE_BODY`, `CHECK_*`):
+nothing before the mistake tells it apart. Only the turn after it, which sees the wrong line in
+the rendered image, uses `NOTICE_*` and `REDRAW`.
+
+Fields: a, b, end, start, goal (cells as 'row 2, column 3'); toward ('upward',
+'to the left'); d ('up', 'left'); moves ('2 moves'); label ('segment 3'); seg ('segment 2' or
+'segments 2-4'); img, before (image numbers).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# How the first segment leaves the start.
+FIRST_MOVE: tuple[str, ...] = (
+    "From the start at {a} the corridor opens {toward}",
+    "Setting off from the start at {a}, I head {toward}",
+    "The start marker is at {a}, and from there I go {toward}",
+    "I begin at the start, {a}, and move {toward}",
+    "From the start at {a} the passage leads {toward}",
+    "Leaving the start at {a}, the way goes {toward}",
+)
+# How a later segment leaves the end of the one before it.
+NEXT_MOVE: tuple[str, ...] = (
+    "At {a} the route turns {toward}",
+    "At {a} I turn {toward}",
+    "From {a} the open passage continues {toward}",
+    "At {a} the corridor bends {toward}",
+    "The next stretch leaves {a} {toward}",
+    "From {a} the way on leads {toward}",
+    "At {a} the path changes direction and goes {toward}",
+)
+# What is drawn, after FIRST_MOVE or NEXT_MOVE and a joiner.
+MOVE_BODY: tuple[str, ...] = (
+    "I trace {moves} {d} to {b} as {label}",
+    "{label} runs {moves} {d} to {b}",
+    "I draw {label} {moves} {d}, ending at {b}",
+    "{label} covers {moves} {d} and stops at {b}",
+    "I draw {label} from there to {b}, {moves} {d}",
+    "I follow the passage {moves} {d} to {b} and draw that as {label}",
+)
+JOINERS: tuple[str, ...] = ("; ", ", so ", ". ")
+REACHES_GOAL: tuple[str, ...] = (
+    ", which is the goal.",
+    ". That cell is the goal.",
+    "; the goal is there.",
+    ". This reaches the goal.",
+)
+# Confirming the segment(s) drawn in the previous turn, seen in image `img`.
+CHECK_ONE: tuple[str, ...] = (
+    "{seg} follows open cells without crossing a wall.",
+    "In image {img}, {seg} stays between the walls.",
+    "Image {img} shows {seg} running through open cells only.",
+    "{seg} crosses no wall in image {img}.",
+    "Checking image {img}: {seg} passes no wall.",
+    "The {d} line of {seg} keeps to the open corridor.",
+    "{seg}, {moves} {d}, lies along an open passage.",
+    "Looking at image {img}, the {d} stretch of {seg} does not cut through any wall.",
+    "The drawing confirms that {seg} only crosses open cells.",
+    "{seg} ends at {end} without touching a wall.",
+    "In image {img}, {seg} reaches {end} through open passages.",
+    "Every cell on the {d} line of {seg} is open.",
+    "{seg} goes {d} to {end} inside the corridor, as image {img} shows.",
+    "Nothing blocks {seg} on its way {d} to {end}.",
+)
+CHECK_MANY: tuple[str, ...] = (
+    "{seg} follow open cells without crossing a wall.",
+    "In image {img}, {seg} stay between the walls.",
+    "Image {img} shows {seg} running through open cells only.",
+    "{seg} cross no wall in image {img}.",
+    "Checking image {img}: {seg} pass no wall on the way to {end}.",
+    "The lines of {seg} keep to the open corridors up to {end}.",
+)
+# The turn after a wrong turn: what the rendered image shows.
+NOTICE_DEAD_END: tuple[str, ...] = (
+    "In image {img}, {label} runs into a dead end at {end}: walls close it on three sides, "
+    "so that is wrong.",
+    "Image {img} shows {label} stopping at {end}, a dead end with no way on; that turn was wrong.",
+    "Looking at image {img}, {label} ends against walls at {end}, a dead end, and the goal is "
+    "not there.",
+    "The new line in image {img} ends at {end}, which is a dead end; {label} went the wrong way.",
+    "In image {img}, {label} leads to a dead end at {end} instead of toward the goal, so it is "
+    "a mistake.",
+    "{label} in image {img} stops at {end}, and that cell is a dead end: this is not the route.",
+)
+NOTICE_SIDE_BRANCH: tuple[str, ...] = (
+    "In image {img}, {label} leads into a side branch that only ends in dead ends beyond {end}; "
+    "it never reaches the goal, so that is wrong.",
+    "Image {img} shows {label} entering a side branch at {end}; every way on from there ends in "
+    "a dead end, so it is the wrong way.",
+    "Looking at image {img}, the passage of {label} beyond {end} only splits into dead ends and "
+    "never meets the goal: a side branch, not the route.",
+    "{label} in image {img} turns off into a side branch; past {end} it runs only into dead "
+    "ends, so this was a mistake.",
+)
+REDRAW: tuple[str, ...] = (
+    "I redraw {label} on image {before}, the drawing before the mistake.",
+    "I go back to image {before}, from before the wrong line, and redraw {label} there.",
+    "So I draw {label} again on image {before}, which does not have the wrong line.",
+    "Back on image {before}, I redraw {label} along the correct passage.",
+    "I return to image {before} and draw {label} again, this time along the route.",
+    "The fix is to redraw {label} on image {before}, before the wrong turn.",
+)
+# The answer turn: the route read off the drawing, then the question's own step.
+ANSWER_ROUTE: tuple[str, ...] = (
+    "The traced route from the start at {start} to the goal at {goal} is {route}: {segs} and "
+    "{moves}.",
+    "Read off the drawing, the route from {start} to the goal at {goal} is {route}: {segs} "
+    "with {moves} in total.",
+    "The drawn segments run from the start at {start} to the goal at {goal} as {route}: "
+    "{moves} in {segs}.",
+    "From {start} to the goal at {goal} the drawing shows {route}; that is {segs} and {moves}.",
+    "The finished drawing joins the start at {start} to the goal at {goal} by {route}: "
+    "{moves} over {segs}.",
+)
+ANSWER_OPTION: tuple[str, ...] = (
+    "That is option {letter}, {option}.",
+    "This matches option {letter}, {option}.",
+    "Option {letter}, {option}, is the same route.",
+    "Among the options, {letter} ({option}) is exactly this route.",
+    "The option that lists this route is {letter}: {option}.",
+)
+ANSWER_MOVES: tuple[str, ...] = (
+    "Adding the moves of the segments: {total} = {count}.",
+    "Summing the segment lengths, {total} = {count} moves.",
+    "The segments add up to {total} = {count}.",
+    "Counting segment by segment: {total} = {count}.",
+)
+ANSWER_NO_TURN: tuple[str, ...] = (
+    "A single straight segment never changes direction: 0 turns.",
+    "With only one straight segment the direction never changes, so 0 turns.",
+    "One segment means no change of direction: 0 turns.",
+)
+ANSWER_TURNS: tuple[str, ...] = (
+    "The direction changes once between each pair of consecutive segments: {n} - 1 = {turns}.",
+    "Each new segment is a change of direction, so {n} segments give {n} - 1 = {turns}.",
+    "Every joint between two segments is one turn: {n} - 1 = {turns}.",
+    "The route bends wherever one segment meets the next: {n} - 1 = {turns}.",
+)
+
+
+def say(rng: np.random.Generator, pool: tuple[str, ...], **fields: object) -> str:
+    """One template of `pool`, picked by `rng`, filled in and capitalized."""
+    text = pool[int(rng.integers(len(pool)))].format(**fields)
+    return text[:1].upper() + text[1:]
