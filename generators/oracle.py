@@ -15,7 +15,7 @@ from drawing.prompts import Prompts
 from filters.scoring import score_trajectory
 from generators.base import GeneratedSample
 from generators.registry import get_generator
-from generators.seeding import sample_rng
+from generators.seeding import sample_rng, stage_seed
 from schemas.records import Provenance, QAItem, RenderedImage, Trajectory
 
 
@@ -31,8 +31,23 @@ class SampleBundle:
     usage: tuple[tuple[str, int], ...] = ()
 
 
-def sample_id(subset: str, index: int) -> str:
-    return f"{subset}-{index:08d}"
+def sample_id(subset: str, index: int, salt: str = "") -> str:
+    """`<subset>-<salt>-<index>` (`<subset>-<index>` without a salt): stages that draw other
+    questions with another salt give them other ids too."""
+    return f"{subset}-{salt}-{index:08d}" if salt else f"{subset}-{index:08d}"
+
+
+def _generate(
+    subset: str, index: int, run_seed: int, salt: str, generator_config: Any
+) -> tuple[str, GeneratedSample]:
+    """(id, sample) of question `index`: its generator is seeded from
+    (stage_seed(run seed, salt), the unsalted id) and the id carries the salt, so another salt
+    gives other questions under other ids, and an empty salt gives exactly the questions and
+    ids of runs made before stages were salted."""
+    _, generate = get_generator(subset)
+    rng = sample_rng(stage_seed(run_seed, salt), sample_id(subset, index))
+    sid = sample_id(subset, index, salt)
+    return sid, generate(sid, rng, generator_config)
 
 
 def _item(
@@ -61,15 +76,15 @@ def build_oracle_sample(
     provenance: Provenance,
     max_images: int = 42,
     license: str = "apache-2.0",
+    salt: str = "",
 ) -> SampleBundle:
     """Generate sample `index` of `subset`, run its oracle replies, encode and score it.
 
-    Deterministic in (subset, index, run_seed, configs). Raises ValueError if the generator's
-    script does not finish a trajectory (a generator bug surfaced as a per-record error).
+    Deterministic in (subset, index, run_seed, salt, configs). Raises ValueError if the
+    generator's script does not finish a trajectory (a generator bug surfaced as a per-record
+    error).
     """
-    sid = sample_id(subset, index)
-    _, generate = get_generator(subset)
-    sample = generate(sid, sample_rng(run_seed, sid), generator_config)
+    sid, sample = _generate(subset, index, run_seed, salt, generator_config)
     env_config = EnvConfig(max_calls=sample.max_calls, max_images=max_images)
     rollout = run_replies(sample.images, sample.replies, env_config, prompts)
 
@@ -124,13 +139,16 @@ class GeneratedQuestion:
 
 
 def generate_question(
-    subset: str, index: int, run_seed: int, generator_config: Any, license: str = "apache-2.0"
+    subset: str,
+    index: int,
+    run_seed: int,
+    generator_config: Any,
+    license: str = "apache-2.0",
+    salt: str = "",
 ) -> GeneratedQuestion:
     """Question `index` of `subset`: the same question, images and id `build_oracle_sample`
-    makes for that index and seed, without running its trace."""
-    sid = sample_id(subset, index)
-    _, generate = get_generator(subset)
-    sample = generate(sid, sample_rng(run_seed, sid), generator_config)
+    makes for that index, seed and salt, without running its trace."""
+    sid, sample = _generate(subset, index, run_seed, salt, generator_config)
     pngs = tuple(encode_png(image) for image in sample.images)
     item = _item(sid, subset, sample, [image_key(png) for png in pngs], license)
     return GeneratedQuestion(item, tuple(sample.images), pngs, sample.max_calls)

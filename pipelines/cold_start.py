@@ -15,6 +15,7 @@ from generators.maze import MazeConfig
 from generators.oracle import SampleBundle, build_oracle_sample, sample_id
 from generators.registry import GENERATORS, generator_config
 from generators.scenes import SceneConfig
+from generators.seeding import check_salt
 from inputs.media import MediaConfig
 from inputs.sources import InputConfig, check_subset_names
 from pipelines.accounting import ProgressLog, WriteMetrics
@@ -42,6 +43,10 @@ class ColdStartConfig:
 
     num_samples: int = 400  # items generated in total across subsets, before filtering
     seed: int = 0
+    # Mixed into `seed` for the generated questions (generators.seeding.stage_seed) and part of
+    # their ids, so the stages of one seed draw disjoint questions; give two stages the same
+    # salt for the same questions, "" for the unsalted seeding of earlier versions.
+    seed_salt: str = STAGE
     mix: dict[str, float] = field(default_factory=lambda: {"maze": 0.5, "scenes": 0.5})
     maze: MazeConfig = field(default_factory=MazeConfig)
     scenes: SceneConfig = field(default_factory=SceneConfig)
@@ -71,6 +76,7 @@ class ColdStartConfig:
         if not 0.0 <= self.min_accuracy <= 1.0:
             raise ValueError(f"min_accuracy must be in [0, 1], got {self.min_accuracy}")
         check_subset_names(self.inputs, [*GENERATORS, *self.mix])
+        check_salt(self.seed_salt)
 
     @property
     def uses_teacher(self) -> bool:
@@ -137,10 +143,11 @@ class GenerateSampleFn(beam.DoFn):
                 self.prompts,
                 self.provenance,
                 max_images=self.config.max_images,
+                salt=self.config.seed_salt,
             )
         except (ValueError, OSError) as exc:
             self.errors.inc()
-            sid = sample_id(subset, index)
+            sid = sample_id(subset, index, self.config.seed_salt)
             yield beam.pvalue.TaggedOutput(
                 ERROR, error_outcome(STAGE, subset, sid, "generate", exc)
             )

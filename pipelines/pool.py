@@ -76,21 +76,30 @@ class GenerateQuestionFn(beam.DoFn):
     """(subset, index) -> the generated question as a PreparedItem (no trace is run)."""
 
     def __init__(
-        self, stage: str, seed: int, configs: dict[str, Any], units: int, per_sample: bool
+        self,
+        stage: str,
+        seed: int,
+        configs: dict[str, Any],
+        units: int,
+        per_sample: bool,
+        salt: str = "",
     ) -> None:
         self.stage = stage
         self.seed = seed
         self.configs = configs
         self.units = units
         self.per_sample = per_sample
+        self.salt = salt
 
     def process(self, element: tuple[str, int]) -> Iterator[Any]:
         subset, index = element
         try:
-            question = generate_question(subset, index, self.seed, self.configs[subset])
+            question = generate_question(
+                subset, index, self.seed, self.configs[subset], salt=self.salt
+            )
         except (ValueError, OSError) as exc:
             for unit in range(self.units):
-                key = unit_key(sample_id(subset, index), unit, self.per_sample)
+                key = unit_key(sample_id(subset, index, self.salt), unit, self.per_sample)
                 yield beam.pvalue.TaggedOutput(
                     ERROR, error_outcome(self.stage, subset, key, "generate", exc)
                 )
@@ -104,7 +113,8 @@ class QuestionPool(beam.PTransform):
     """Applied to the pipeline: (subset name per expected outcome, PreparedItems, rejected
     outcomes, error outcomes) for `allocation[subset]` generated questions per subset plus
     every record of `inputs`; each question stands for `units` outcomes (ids per `unit_key`
-    with `per_sample`)."""
+    with `per_sample`). Generated questions are drawn with `salt` (generators.seeding
+    `stage_seed`), which their ids carry too."""
 
     def __init__(
         self,
@@ -116,6 +126,7 @@ class QuestionPool(beam.PTransform):
         media: MediaConfig,
         units: int,
         per_sample: bool,
+        salt: str = "",
     ) -> None:
         super().__init__()
         self.stage = stage
@@ -126,6 +137,7 @@ class QuestionPool(beam.PTransform):
         self.media = media
         self.units = units
         self.per_sample = per_sample
+        self.salt = salt
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> tuple[beam.PCollection, ...]:
         p, units, per_sample = pbegin.pipeline, self.units, self.per_sample
@@ -143,7 +155,9 @@ class QuestionPool(beam.PTransform):
                 generated | "ExpectedGenerated" >> beam.FlatMap(lambda e, k=units: [e[0]] * k)
             )
             made = generated | "Generate" >> beam.ParDo(
-                GenerateQuestionFn(self.stage, self.seed, self.generator_configs, units, per_sample)
+                GenerateQuestionFn(
+                    self.stage, self.seed, self.generator_configs, units, per_sample, self.salt
+                )
             ).with_outputs(ERROR, main="items")
             items.append(made.items)
             errors.append(made[ERROR])

@@ -25,6 +25,7 @@ from filters.scoring import trajectory_reflections
 from generators.maze import MazeConfig
 from generators.oracle import SampleBundle
 from generators.scenes import SceneConfig
+from generators.seeding import check_salt
 from inputs.media import MediaConfig
 from inputs.sources import InputConfig
 from pipelines.accounting import WriteMetrics
@@ -64,6 +65,10 @@ class ReflectiveConfig:
 
     num_samples: int = 200  # generated questions across subsets, before dedup
     seed: int = 0
+    # Mixed into `seed` for the generated questions (generators.seeding.stage_seed) and part of
+    # their ids, so the stages of one seed draw disjoint questions; give two stages the same
+    # salt for the same questions, "" for the unsalted seeding of earlier versions.
+    seed_salt: str = STAGE
     mix: dict[str, float] = field(default_factory=lambda: {"maze": 0.5, "scenes": 0.5})
     maze: MazeConfig = field(default_factory=MazeConfig)
     scenes: SceneConfig = field(default_factory=SceneConfig)
@@ -81,6 +86,7 @@ class ReflectiveConfig:
 
     def __post_init__(self) -> None:
         check_question_sources(self.num_samples, self.mix, self.inputs)
+        check_salt(self.seed_salt)
         if not self.teacher.kind:
             raise ValueError(
                 "reflective_data samples from a policy model: pass --teacher openai|vllm and "
@@ -205,6 +211,7 @@ def build_pipeline(
         config.media,
         units=k,
         per_sample=True,
+        salt=config.seed_salt,
     )
     rejected_all, errors_all = [rejected], [errors]
     if config.dedup.enabled:

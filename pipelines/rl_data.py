@@ -24,6 +24,7 @@ from filters.dedup import EvalSet
 from filters.scoring import normalize_choice, unwrap_answer
 from generators.maze import MazeConfig
 from generators.scenes import SceneConfig
+from generators.seeding import check_salt
 from inputs.media import MediaConfig, smart_resize
 from inputs.prepare import PreparedItem
 from inputs.sources import InputConfig
@@ -86,6 +87,10 @@ class RLDataConfig:
 
     num_samples: int = 400  # generated questions across subsets, before dedup
     seed: int = 0
+    # Mixed into `seed` for the generated questions (generators.seeding.stage_seed) and part of
+    # their ids, so the stages of one seed draw disjoint questions; give two stages the same
+    # salt for the same questions, "" for the unsalted seeding of earlier versions.
+    seed_salt: str = STAGE
     mix: dict[str, float] = field(default_factory=lambda: {"maze": 0.5, "scenes": 0.5})
     maze: MazeConfig = field(default_factory=MazeConfig)
     scenes: SceneConfig = field(default_factory=SceneConfig)
@@ -103,6 +108,7 @@ class RLDataConfig:
 
     def __post_init__(self) -> None:
         check_question_sources(self.num_samples, self.mix, self.inputs)
+        check_salt(self.seed_salt)
         if self.pass_rate.enabled and not self.teacher.kind:
             raise ValueError(
                 "pass_rate needs a policy model to sample: pass --teacher openai|vllm and "
@@ -299,6 +305,7 @@ def build_pipeline(
         config.media,
         units=1,
         per_sample=False,
+        salt=config.seed_salt,
     )
     rejected_all, errors_all = [rejected], [errors]
     if config.dedup.enabled:

@@ -48,7 +48,8 @@ def test_every_outcome_is_routed_and_counted(scripted, tmp_path):
     result.wait_until_finish()
 
     kept = _lines(tmp_path / "sft/cold_start/scripted.jsonl")
-    assert [r["id"] for r in kept] == [f"scripted-{i:08d}" for i in range(0, n, len(OUTCOMES))]
+    ids = [f"scripted-cold_start-{i:08d}" for i in range(0, n, len(OUTCOMES))]
+    assert [r["id"] for r in kept] == ids  # the stage's salt is in the ids
     for record in kept:
         validate_sharegpt(record)
         for image in record["images"]:
