@@ -147,7 +147,8 @@ def main() -> None:
     args = parser.parse_args()
     concurrency = TeacherConfig().max_in_flight  # the stage's default
     config = SimConfig(capacity=args.capacity)
-    print(f"machine: {platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    machine = f"{platform.machine()} {os.cpu_count()} CPUs"
+    print(f"machine: {machine}, Python {platform.python_version()}")
     print(f"load average before: {load_average()}")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
