@@ -7,6 +7,8 @@
 #             SKIP_VLLM=1 skips building it and those tests
 #   .venv-verl  verl 0.9.1 on CPU, for tests_integrations/verl (the drawing tool, parser and
 #             loader against the real verl); SKIP_VERL=1 skips building it and those tests
+#   package   ruff, the wheel built and installed into a clean venv, the main job run with the
+#             installed `drawreason` command (scripts/check_package.sh; SKIP_PACKAGE=1 skips)
 #   chromium  headless, from Debian, for the report's browser test (SKIP_BROWSER=1 skips
 #             installing it; that test is then skipped)
 set -euo pipefail
@@ -33,6 +35,9 @@ if [ "${SKIP_VLLM:-0}" != "1" ]; then
 fi
 if [ "${SKIP_VERL:-0}" != "1" ]; then
   bash scripts/setup_verl.sh
+fi
+if [ "${SKIP_PACKAGE:-0}" != "1" ]; then
+  bash scripts/check_package.sh
 fi
 .venv/bin/python -m pytest "$@"
 if [ "${SKIP_VLLM:-0}" != "1" ]; then
