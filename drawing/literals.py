@@ -12,6 +12,10 @@ _TRAILING_COMMA_RE = re.compile(r",\s*([\]}])")
 _LITERAL_RE = re.compile(r"\b(true|false|null)\b")
 _PY_LITERALS = {"true": "True", "false": "False", "null": "None"}
 MAX_CANDIDATES = 64  # bracket starts tried by `balanced_spans` (bounds the work on long text)
+# The `how` notes of `load_literal`, recorded as format issues by drawing/parse.py.
+TRAILING_COMMAS = "trailing commas in JSON"
+PYTHON_LITERAL = "operations written as a Python literal, not JSON"
+JSON_WORDS_IN_LITERAL = "operations written as a Python literal with JSON true/false/null"
 
 
 class LiteralError(ValueError):
@@ -40,7 +44,8 @@ def _outside_strings(text: str, fn: Callable[[str], str]) -> str:
 def load_literal(text: str) -> tuple[Any, str]:
     """(value, how) from JSON, else JSON without trailing commas, else a Python literal with
     JSON's true/false/null mapped (outside strings). `how` is "" for plain JSON, else a note
-    naming the deviation. Raises LiteralError with the JSON error if nothing reads it."""
+    naming the deviation (TRAILING_COMMAS, PYTHON_LITERAL, or JSON_WORDS_IN_LITERAL when the
+    literal needed that mapping). Raises LiteralError with the JSON error if nothing reads it."""
     text = text.strip()
     try:
         return json.loads(text), ""
@@ -49,7 +54,7 @@ def load_literal(text: str) -> tuple[Any, str]:
     cleaned = _outside_strings(text, lambda s: _TRAILING_COMMA_RE.sub(r"\1", s))
     if cleaned != text:
         try:
-            return json.loads(cleaned), "trailing commas in JSON"
+            return json.loads(cleaned), TRAILING_COMMAS
         except (ValueError, RecursionError):
             pass
     literal = _outside_strings(text, lambda s: _LITERAL_RE.sub(lambda m: _PY_LITERALS[m[1]], s))
@@ -57,7 +62,7 @@ def load_literal(text: str) -> tuple[Any, str]:
         value = ast.literal_eval(literal)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         raise LiteralError(str(first_error)) from None
-    return value, "operations written as a Python literal, not JSON"
+    return value, JSON_WORDS_IN_LITERAL if literal != text else PYTHON_LITERAL
 
 
 def _balanced_end(text: str, start: int) -> int | None:

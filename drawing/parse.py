@@ -7,7 +7,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from drawing.literals import LiteralError, balanced_spans, load_literal
+from drawing.literals import (
+    JSON_WORDS_IN_LITERAL,
+    PYTHON_LITERAL,
+    TRAILING_COMMAS,
+    LiteralError,
+    balanced_spans,
+    load_literal,
+)
 from schemas.records import BoxOp, LineOp, Operation, Turn
 
 NO_ACTION = "no_action"
@@ -27,6 +34,32 @@ _INDEX_RE = re.compile(r"\s*[0-9]+\s*")
 _TOOLS = {"objectmapper": "Object Mapper", "pathtracer": "Path Tracer", "answer": ANSWER}
 _BOX_KEYS = frozenset({"index", "bbox_2d", "label"})
 _LINE_KEYS = frozenset({"index", "start_point_2d", "end_point_2d", "label"})
+_INLINE_FENCES = "code block fences not on their own lines"
+
+# The format issues that are cosmetic and unambiguous: the operations read are exactly what the
+# text says and only their spelling differs from the strict shape, so drawing/format.py can write
+# the same operations canonically. Teacher trajectories whose turns have nothing else are
+# exported as SFT data in that canonical form (filters/canonical.py; never the RL reward, which
+# scores the raw text). Every other issue stays rejecting: the think block or Action line is
+# malformed or missing, the fence has no or another language, is never closed (truncated) or
+# missing, several blocks, one object for a list, numbers or labels of the wrong type, the other
+# tool, text around the operations, a tool call next to an answer. Kind -> the issue's text.
+COSMETIC_ISSUES: dict[str, re.Pattern[str]] = {
+    "fence_case": re.compile(r"code block marked '(?i:json)', not 'json'"),  # ```JSON, ```Json
+    "fence_inline": re.compile(re.escape(_INLINE_FENCES)),  # Action: Object Mapper ```json [...]```
+    "trailing_commas": re.compile(re.escape(TRAILING_COMMAS)),  # [{...},]
+    "python_literal": re.compile(re.escape(PYTHON_LITERAL)),  # [{'index': 1, ...}], tuples
+    "json_literals": re.compile(re.escape(JSON_WORDS_IN_LITERAL)),  # ... 'x': true} in a literal
+    "extra_keys": re.compile(r"operation [0-9]+: unknown key\(s\) \[.*\]", re.DOTALL),
+}
+
+
+def cosmetic_kind(issue: str) -> str | None:
+    """The COSMETIC_ISSUES kind of a format issue, None if the issue is not cosmetic."""
+    for kind, pattern in COSMETIC_ISSUES.items():
+        if pattern.fullmatch(issue):
+            return kind
+    return None
 
 
 @dataclass(frozen=True)
@@ -254,7 +287,7 @@ def _block_issues(blocks: list[_Block], issues: list[str]) -> None:
         if not block.closed:
             issues.append("code block never closed")
         if not block.own_lines:
-            issues.append("code block fences not on their own lines")
+            issues.append(_INLINE_FENCES)
 
 
 # --- the turn ----------------------------------------------------------------------------------

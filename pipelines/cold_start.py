@@ -170,6 +170,8 @@ class JudgeSampleFn(beam.DoFn):
         outcome = judge_trajectory(bundle.trajectory, self.filters, STAGE, bundle.usage)
         if outcome.status == KEPT:
             beam.metrics.Metrics.counter(STAGE, "kept").inc()
+            for kind in outcome.canonicalized:
+                beam.metrics.Metrics.counter(STAGE, f"canonicalized_{kind}").inc()
             yield outcome
         else:
             beam.metrics.Metrics.counter(STAGE, f"rejected_{outcome.reason}").inc()

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from filters.canonical import Canonicalized, canonicalize, with_canonical_meta
 from filters.rules import Filter, apply_filters
 from filters.scoring import trajectory_reflections
 from schemas.records import ErrorRecord, Rejection, Trajectory, to_json
@@ -32,6 +33,7 @@ class Outcome:
     usage: tuple[tuple[str, int], ...] = ()  # teacher usage of the trajectory, summed in metrics
     record_line: str = ""  # a kept teacher trajectory's full record, for trajectories/
     extra_keys: tuple[str, ...] = ()  # more stat keys to count, e.g. "pass_rate|<subset>|0.5"
+    canonicalized: tuple[str, ...] = ()  # kinds re-written in the SFT line, once per turn
 
     def record_relpath(self) -> str:
         """Where a kept teacher trajectory's full record goes."""
@@ -69,6 +71,8 @@ def stat_keys(outcome: Outcome) -> list[str]:
         keys += [f"reflection|{outcome.subset}|{kind}" for kind in sorted(set(outcome.reflections))]
         if outcome.reflections:
             keys.append(f"reflective|{outcome.subset}|")
+    if outcome.status == KEPT:
+        keys += [f"canonicalized|{outcome.subset}|{kind}" for kind in outcome.canonicalized]
     return keys
 
 
@@ -95,6 +99,7 @@ def build_metrics(stage: str, counts: dict[str, int], inputs: dict[str, int]) ->
     """
     subsets: dict[str, dict[str, Any]] = {s: _new_entry(n) for s, n in inputs.items()}
     usage: Counter = Counter()
+    canonicalized: Counter = Counter()
     for key, n in counts.items():
         kind, subset, detail = key.split("|", 2)
         entry = subsets.setdefault(subset, _new_entry())
@@ -117,6 +122,9 @@ def build_metrics(stage: str, counts: dict[str, int], inputs: dict[str, int]) ->
         elif kind == "usage":
             entry.setdefault("teacher_usage", {})[detail] = n
             usage[detail] += n
+        elif kind == "canonicalized":
+            entry[f"canonicalized_{detail}"] = n
+            canonicalized[f"canonicalized_{detail}"] += n
     rejected: Counter = Counter()
     for entry in subsets.values():
         rejected.update(entry["rejected"])
@@ -143,6 +151,7 @@ def build_metrics(stage: str, counts: dict[str, int], inputs: dict[str, int]) ->
     }
     if usage:
         metrics["teacher_usage"] = dict(sorted(usage.items()))
+    metrics.update(sorted(canonicalized.items()))
     return metrics
 
 
@@ -157,12 +166,19 @@ def judge_trajectory(
     A trajectory every filter keeps but the exporter refuses is rejected as `export_invalid`.
     `usage` (teacher usage of this run) is carried for metrics; a kept teacher trajectory also
     carries its full record (turn logs, scores, provenance) in `record_line`.
+
+    A model-written trajectory is judged and exported with its cosmetic-only turns re-written
+    canonically (filters/canonical.py); its full record and a rejection keep the raw replies,
+    the strict scores and `meta["canonicalized"]`, and the outcome counts the kinds re-written.
     """
-    verdict = apply_filters(trajectory, filters)
+    canon = canonicalize(trajectory) if is_teacher(trajectory) else Canonicalized(trajectory)
+    judged = canon.trajectory
+    trajectory = with_canonical_meta(trajectory, canon)
+    verdict = apply_filters(judged, filters)
     reason, detail = verdict.reason, verdict.detail
     if verdict.keep:
         try:
-            record = to_sharegpt(trajectory)
+            record = to_sharegpt(judged)
         except ExportError as exc:
             reason, detail = "export_invalid", str(exc)
         else:
@@ -176,6 +192,7 @@ def judge_trajectory(
                 reflections=tuple(r.kind for r in trajectory_reflections(trajectory)),
                 usage=tuple(usage),
                 record_line=to_json(trajectory) if is_teacher(trajectory) else "",
+                canonicalized=canon.kinds,
             )
     rejection = Rejection(trajectory.id, stage, trajectory.subset, reason, detail, trajectory)
     return Outcome(

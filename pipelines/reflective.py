@@ -132,6 +132,8 @@ class JudgeFn(beam.DoFn):
             extra.append(f"sampled_reflective|{trajectory.subset}|")
         outcome = dataclasses.replace(outcome, extra_keys=tuple(extra))
         if outcome.status == KEPT:
+            for kind in outcome.canonicalized:
+                beam.metrics.Metrics.counter(STAGE, f"canonicalized_{kind}").inc()
             yield outcome
         else:
             beam.metrics.Metrics.counter(STAGE, f"rejected_{outcome.reason}").inc()
