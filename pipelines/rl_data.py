@@ -4,7 +4,9 @@ Questions (generated mazes/scenes + `--input` sources) -> dedup and decontaminat
 optionally a pass-rate filter over K policy samples (drop questions every sample gets right or
 every sample gets wrong) -> `rl/<subset>.jsonl` (relative image paths) and
 `rl/<subset>.parquet` (embedded images, Hugging Face features), images, rejected with reasons,
-metrics. Multiple choice and numerical questions only (free-form ones are rejected at input).
+metrics. With `rl_format: verl` the Parquet is verl's own row (`integrations.verl.data`) in
+`verl/<subset>.parquet` instead. Multiple choice and numerical questions only (free-form ones
+are rejected at input).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import apache_beam as beam
 from PIL import Image
 
 from drawing.images import encode_png, image_key
+from drawing.prompts import Prompts
 from filters.dedup import EvalSet
 from filters.scoring import normalize_choice, unwrap_answer
 from generators.maze import MazeConfig
@@ -28,6 +31,7 @@ from generators.seeding import check_salt
 from inputs.media import MediaConfig, smart_resize
 from inputs.prepare import PreparedItem
 from inputs.sources import InputConfig
+from integrations.verl.data import verl_features, verl_record
 from pipelines.accounting import WriteMetrics
 from pipelines.cold_start import allocate
 from pipelines.io import WriteImages, WriteParquetFn, WriteSortedJsonl, join
@@ -41,7 +45,15 @@ from pipelines.pool import (
 )
 from pipelines.real_data import SampleTrajectories
 from schemas.records import Provenance, QAItem, to_json
-from schemas.rl import OPTION_LETTERS, PATCH, RLImages, RLKeys, rl_keys, to_rl_record
+from schemas.rl import (
+    OPTION_LETTERS,
+    PATCH,
+    VERL_FORMAT,
+    RLImages,
+    RLKeys,
+    rl_keys,
+    to_rl_record,
+)
 from schemas.sharegpt import image_path
 from teachers.factory import TeacherConfig
 
@@ -99,7 +111,7 @@ class RLDataConfig:
     teacher: TeacherConfig = field(default_factory=TeacherConfig)  # the policy, for pass rates
     pass_rate: PassRateConfig = field(default_factory=PassRateConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
-    rl_format: str = "vilasr_easyr1"  # record profile: vilasr_easyr1 | vilasr | easyr1
+    rl_format: str = "vilasr_easyr1"  # record profile: vilasr_easyr1 | vilasr | easyr1 | verl
     keys: RLKeys | None = None  # column names; default: those of `rl_format`
     rl_images: RLImages = field(default_factory=RLImages)
     max_images: int = 42
@@ -121,6 +133,11 @@ class RLDataConfig:
     @property
     def uses_teacher(self) -> bool:
         return self.pass_rate.enabled
+
+    @property
+    def verl(self) -> bool:
+        """Whether the Parquet is verl's rows (`verl/<subset>.parquet`)."""
+        return self.rl_format == VERL_FORMAT
 
     @property
     def columns(self) -> RLKeys:
@@ -189,15 +206,36 @@ def rl_image(image: Image.Image, png: bytes, images: RLImages) -> bytes:
     return encode_png(image.resize(size, Image.Resampling.BICUBIC) if size != image.size else image)
 
 
+@dataclass(frozen=True)
+class VerlRows:
+    """What the verl rows need besides the question: the turn budget (a question's own, e.g.
+    a maze's, else `max_calls`), the image budget and the prompt set."""
+
+    max_calls: int
+    max_images: int
+    prompts_dir: str = ""
+
+
 class RLRecordFn(beam.DoFn):
     """(PreparedItem, pass-rate tally or None) -> the kept Outcome with the JSONL record, the
-    images, and the Parquet row with embedded image bytes."""
+    images, and the Parquet row with embedded image bytes (verl's row with `verl`)."""
 
-    def __init__(self, keys: RLKeys, shards: int, images: RLImages, output: str) -> None:
+    def __init__(
+        self,
+        keys: RLKeys,
+        shards: int,
+        images: RLImages,
+        output: str,
+        verl: VerlRows | None = None,
+    ) -> None:
         self.keys = keys
         self.shards = shards
         self.images = images
         self.output = output
+        self.verl = verl
+
+    def setup(self) -> None:
+        self.prompts = Prompts.load(self.verl.prompts_dir or None) if self.verl else None
 
     def process(self, element: tuple[PreparedItem, dict[str, Any] | None]) -> Iterator[Any]:
         prepared, tally = element
@@ -214,7 +252,8 @@ class RLRecordFn(beam.DoFn):
         else:
             shown = [posixpath.relpath(path, posixpath.dirname(jsonl)) for path in paths]
         try:
-            record = to_rl_record(prepared.item, shown, self.keys, rl_answer(prepared.item))
+            answer = rl_answer(prepared.item)
+            record = to_rl_record(prepared.item, shown, self.keys, answer)
         except ValueError as exc:
             yield beam.pvalue.TaggedOutput(
                 REJECTED,
@@ -232,13 +271,38 @@ class RLRecordFn(beam.DoFn):
         )
         for name, png in zip(names, pngs, strict=True):
             yield beam.pvalue.TaggedOutput("images", (name, png))
-        row = dict(record)
-        embedded = self.keys.images or self.keys.image_path
-        row[embedded] = [
-            {"bytes": png, "path": path} for png, path in zip(pngs, shown, strict=True)
-        ]
-        relpath = shard_path(f"rl/{prepared.subset}", prepared.item.id, self.shards, ".parquet")
+        if self.verl is not None:
+            sizes = [trainer_size(im.width, im.height, self.images) for im in prepared.images]
+            row = verl_record(
+                prepared.item,
+                pngs,
+                sizes,
+                subset=prepared.subset,
+                index=0,  # the row's position in its file, set by VerlIndex
+                max_calls=prepared.max_calls or self.verl.max_calls,
+                max_images=self.verl.max_images,
+                prompts=self.prompts,
+                answer=answer,
+            )
+            folder = f"verl/{prepared.subset}"
+        else:
+            row = dict(record)
+            embedded = self.keys.images or self.keys.image_path
+            row[embedded] = [
+                {"bytes": png, "path": path} for png, path in zip(pngs, shown, strict=True)
+            ]
+            folder = f"rl/{prepared.subset}"
+        relpath = shard_path(folder, prepared.item.id, self.shards, ".parquet")
         yield beam.pvalue.TaggedOutput("parquet", (relpath, (prepared.item.id, row)))
+
+
+def verl_index(element: tuple[str, Any]) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+    """A verl Parquet file's rows sorted by id, `extra_info.index` their position in it."""
+    relpath, rows = element
+    out = []
+    for i, (item_id, row) in enumerate(sorted(rows, key=lambda kv: kv[0])):
+        out.append((item_id, {**row, "extra_info": {**row["extra_info"], "index": i}}))
+    return relpath, out
 
 
 class PassRateDecideFn(beam.DoFn):
@@ -355,7 +419,15 @@ def build_pipeline(
         rollout_images = None
         to_write = items | "NoTally" >> beam.Map(lambda it: (it, None))
     records = to_write | "RLRecord" >> beam.ParDo(
-        RLRecordFn(config.columns, config.shards_per_subset, config.rl_images, output)
+        RLRecordFn(
+            config.columns,
+            config.shards_per_subset,
+            config.rl_images,
+            output,
+            VerlRows(config.teacher.max_calls, config.max_images, config.prompts_dir)
+            if config.verl
+            else None,
+        )
     ).with_outputs("images", "parquet", REJECTED, main=KEPT)
     rejected_all.append(records[REJECTED])
     outcomes = (records[KEPT], *rejected_all, *errors_all) | "Outcomes" >> beam.Flatten()
@@ -375,9 +447,11 @@ def build_pipeline(
     )
     images = [records["images"]] if rollout_images is None else [records["images"], rollout_images]
     _ = images | "AllImages" >> beam.Flatten() | "WriteImages" >> WriteImages(output)
-    _ = (
-        records["parquet"]
-        | "GroupParquet" >> beam.GroupByKey()
-        | "WriteParquet" >> beam.ParDo(WriteParquetFn(output, parquet_features(config.columns)))
-    )
+    grouped = records["parquet"] | "GroupParquet" >> beam.GroupByKey()
+    if config.verl:
+        features = verl_features()
+        grouped = grouped | "VerlIndex" >> beam.Map(verl_index)
+    else:
+        features = parquet_features(config.columns)
+    _ = grouped | "WriteParquet" >> beam.ParDo(WriteParquetFn(output, features))
     return (outcomes, expected) | "Metrics" >> WriteMetrics(output, STAGE, sft=False)

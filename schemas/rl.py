@@ -35,11 +35,15 @@ class RLKeys:
 # ViLaSR's dataset class knows these data types only (any other raises); `maze` and `vqa` get
 # the single-image prompt, `video` and `spatial_r1` the multi-frame prompt with every image.
 VILASR_DATA_TYPES = ("maze", "vqa", "video", "spatial_r1")
-# Record profiles by consumer (config `rl_format`): which columns each one reads.
+# Record profiles by consumer (config `rl_format`): which columns each one reads. `verl` keeps
+# the default JSONL columns (the run's record and accounting) and writes verl's own rows
+# (integrations.verl.data) to `verl/<subset>.parquet` instead of `rl/<subset>.parquet`.
+VERL_FORMAT = "verl"
 RL_FORMATS: dict[str, RLKeys] = {
     "vilasr_easyr1": RLKeys(),
     "vilasr": RLKeys(problem="", images=""),
     "easyr1": RLKeys(question="", image_path=""),
+    VERL_FORMAT: RLKeys(),
 }
 PATCH = 28  # Qwen2-VL / Qwen2.5-VL see images in 28-pixel patches
 VILASR_MAX_PIXELS = 200_704  # its GRPO config: 256 * 28 * 28

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 SPECIAL_TOKENS = [
     "<|endoftext|>",
@@ -43,21 +44,11 @@ CORPUS = [
 ]
 
 
-def build_tiny_qwen2vl(
-    out_dir: str | Path, with_model: bool = False, max_pixels: int = 112 * 112
-) -> Path:
-    """Write tokenizer, processor and config (and random bf16 weights if asked) to out_dir."""
+def tiny_tokenizer() -> Any:
+    """The tiny byte-level BPE tokenizer with the Qwen special tokens and chat template."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import (
-        PreTrainedTokenizerFast,
-        Qwen2VLConfig,
-        Qwen2VLImageProcessor,
-        Qwen2VLProcessor,
-        Qwen2VLVideoProcessor,
-    )
+    from transformers import PreTrainedTokenizerFast
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
@@ -74,6 +65,23 @@ def build_tiny_qwen2vl(
         additional_special_tokens=SPECIAL_TOKENS[1:],
     )
     tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def build_tiny_qwen2vl(
+    out_dir: str | Path, with_model: bool = False, max_pixels: int = 112 * 112
+) -> Path:
+    """Write tokenizer, processor and config (and random bf16 weights if asked) to out_dir."""
+    from transformers import (
+        Qwen2VLConfig,
+        Qwen2VLImageProcessor,
+        Qwen2VLProcessor,
+        Qwen2VLVideoProcessor,
+    )
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = tiny_tokenizer()
     image_processor = Qwen2VLImageProcessor(min_pixels=28 * 28, max_pixels=max_pixels)
     video_processor = Qwen2VLVideoProcessor(min_pixels=28 * 28, max_pixels=max_pixels)
     processor = Qwen2VLProcessor(

@@ -221,3 +221,44 @@ def test_pass_rate_needs_a_policy(tmp_path, capsys):
             ["--stage", "rl_data", "--output", str(tmp_path / "o"), "--config", str(path)]
         )
     assert "pass_rate needs a policy model" in capsys.readouterr().err
+
+
+def test_rl_format_verl_writes_verl_rows_for_every_question(tmp_path):
+    import pyarrow.parquet as pq
+
+    from integrations.session import TOOL_ACTIONS
+    from integrations.verl.data import AGENT_NAME
+
+    config = {"num_samples": 8, "dedup": {"enabled": False}, "rl_format": "verl"}
+    metrics = _run(tmp_path, config)
+    out = tmp_path / "out"
+    assert metrics["accounted"] and metrics["kept"] + metrics["errors"] == 8
+    assert not list(out.glob("rl/*.parquet"))  # verl's rows instead of the RL Parquet
+    seen = []
+    for subset in ("maze", "scenes"):
+        records = {r["id"]: r for r in _lines(out / f"rl/{subset}.jsonl")}
+        rows = pq.read_table(out / f"verl/{subset}.parquet").to_pylist()
+        assert [row["extra_info"]["item_id"] for row in rows] == sorted(records)
+        for i, row in enumerate(rows):
+            record, extra = records[row["extra_info"]["item_id"]], row["extra_info"]
+            assert row["data_source"] == f"drawreason/{subset}" and row["agent_name"] == AGENT_NAME
+            assert row["reward_model"] == {"style": "rule", "ground_truth": record["answer"]}
+            system, user = row["prompt"]
+            assert system["role"] == "system" and user["role"] == "user"
+            assert user["content"].count("<image>") == len(row["images"]) == len(record["images"])
+            decoded = [Image.open(io.BytesIO(im["bytes"])) for im in row["images"]]
+            assert all(im.format == "PNG" for im in decoded)
+            assert extra["image_sizes"] == [list(im.size) for im in decoded]
+            assert (extra["index"], extra["subset"]) == (i, subset)
+            assert extra["question_type"] == record["question_type"]
+            assert extra["options"] == record["options"] and extra["max_images"] == 42
+            assert extra["grid_size"] == record["grid_size"]
+            # a maze's own turn budget, else the teacher's default; the system prompt states it
+            assert extra["max_calls"] >= 1 and (subset == "maze" or extra["max_calls"] == 10)
+            assert str(extra["max_calls"]) in system["content"]
+            assert set(extra["tools_kwargs"]) == set(TOOL_ACTIONS)
+            for kwargs in extra["tools_kwargs"].values():
+                create = kwargs["create_kwargs"]
+                assert create == {k: extra[k] for k in create} and len(create) == 5
+        seen += rows
+    assert len(seen) == metrics["kept"]

@@ -5,7 +5,7 @@ One row per question, what verl's `RLHFDataset` and `ToolAgentLoop` read:
 project's own prompts, so the policy sees what our SFT data taught), `images` (embedded PNG
 bytes), `ability`, `reward_model.ground_truth`, `agent_name` (`drawreason_agent`) and
 `extra_info`: `index`, `item_id`, `subset`, `question_type`, `data_type` (read by the reward),
-`options`, `image_sizes`, the budgets `max_calls` / `max_images`, `grid_size`, and
+`options` (lettered), `image_sizes`, the budgets `max_calls` / `max_images`, `grid_size`, and
 `tools_kwargs.<tool>.create_kwargs` (the same fields, handed by verl to the drawing tool).
 No verl import: the Beam stage writes these rows in the project's own venv.
 """
@@ -18,6 +18,7 @@ from typing import Any
 from drawing.prompts import IMAGE_TOKEN, Prompts
 from integrations.session import TOOL_ACTIONS, Budgets
 from schemas.records import QAItem
+from schemas.rl import option_lines
 
 AGENT_NAME = "drawreason_agent"  # integrations.verl.agent_loop registers it
 ABILITY = "spatial_reasoning"
@@ -33,9 +34,11 @@ def verl_record(
     max_calls: int,
     max_images: int,
     prompts: Prompts | None = None,
+    answer: str = "",
 ) -> dict[str, Any]:
     """The verl row of one scorable question whose input images (as the policy sees them)
-    have PNG bytes `pngs` and sizes `sizes` (width, height).
+    have PNG bytes `pngs` and sizes `sizes` (width, height); `answer` (default: the item's)
+    is the ground truth as stated (the rl_data stage passes the option letter).
 
     Raises ValueError for a free-form question or an image count mismatch."""
     if item.question_type not in ("multiple choice", "numerical"):
@@ -45,8 +48,11 @@ def verl_record(
             f"{item.id}: {len(pngs)} images, {len(sizes)} sizes, {len(item.images)} refs"
         )
     prompts = prompts or Prompts()
-    system = prompts.system(*sizes[0], max_calls)
-    user = prompts.question(item.question, item.options, item.question_type, list(sizes))
+    # the prompts of the SFT trajectories (pipelines.real_data), image count and kind included
+    system = prompts.system(*sizes[0], max_calls, len(sizes))
+    user = prompts.question(
+        item.question, item.options, item.question_type, list(sizes), item.data_type
+    )
     if user.count(IMAGE_TOKEN) == 0:  # a template without image lines: images first
         user = f"{IMAGE_TOKEN}\n" * len(pngs) + user
     budgets = Budgets(
@@ -58,7 +64,7 @@ def verl_record(
         "subset": subset,
         "question_type": item.question_type,
         "data_type": item.data_type,
-        "options": list(item.options),
+        "options": option_lines(item.options),  # lettered, as in the RL records
         **create,
         "tools_kwargs": {tool: {"create_kwargs": dict(create)} for tool in TOOL_ACTIONS},
     }
@@ -67,7 +73,7 @@ def verl_record(
         "prompt": [{"role": "system", "content": system}, {"role": "user", "content": user}],
         "images": [{"bytes": png, "path": None} for png in pngs],
         "ability": ABILITY,
-        "reward_model": {"style": "rule", "ground_truth": item.answer},
+        "reward_model": {"style": "rule", "ground_truth": answer or item.answer},
         "extra_info": extra,
         "agent_name": AGENT_NAME,
     }
