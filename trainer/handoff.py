@@ -26,6 +26,11 @@ import yaml
 
 TRAINER_DIR = Path(__file__).resolve().parent
 REWARD_FILE = TRAINER_DIR / "easyr1_reward.py"
+# The LLaMA-Factory SFT hand-off's sequence cutoff and image pixel cap; the SFT stages reject
+# records whose estimated length exceeds the cutoff (filters/length.py), so the trainer never
+# truncates one through its image tokens.
+CUTOFF_LEN = 16384
+IMAGE_MAX_PIXELS = 262144
 
 # The keys we write into each EasyR1 section, as defined by EasyR1's config dataclasses
 # (verl/trainer/config.py DataConfig / AlgorithmConfig / TrainerConfig, verl/workers/config.py
@@ -134,7 +139,7 @@ def llamafactory_sft(
     config: dict[str, Any] = {
         # model
         "model_name_or_path": model,
-        "image_max_pixels": 262144,
+        "image_max_pixels": IMAGE_MAX_PIXELS,
         "trust_remote_code": True,
         # method
         "stage": "sft",
@@ -147,7 +152,7 @@ def llamafactory_sft(
         "dataset_dir": dataset_dir,
         "dataset": ",".join(datasets),
         "template": "qwen2_vl",
-        "cutoff_len": 16384,
+        "cutoff_len": CUTOFF_LEN,
         "overwrite_cache": True,
         "preprocessing_num_workers": 16,
         # output
