@@ -10,6 +10,7 @@ from typing import Any
 import apache_beam as beam
 
 from drawing.prompts import Prompts
+from filters.length import LengthCheck, LengthConfig
 from filters.rules import cold_start_filters
 from generators.maze import MazeConfig
 from generators.oracle import SampleBundle, build_oracle_sample, sample_id
@@ -61,6 +62,9 @@ class ColdStartConfig:
     inputs: tuple[InputConfig, ...] = ()
     media: MediaConfig = field(default_factory=MediaConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    # Records estimated above length.max_tokens (default: the LLaMA-Factory hand-off's
+    # cutoff_len; 0 off) are rejected as too_long, so the trainer never truncates one.
+    length: LengthConfig = field(default_factory=LengthConfig)
 
     def __post_init__(self) -> None:
         if self.num_samples < 1:
@@ -165,9 +169,12 @@ class JudgeSampleFn(beam.DoFn):
 
     def setup(self) -> None:
         self.filters = cold_start_filters(self.config.min_turns, self.config.min_accuracy)
+        self.length = LengthCheck.load(self.config.length)
 
     def process(self, bundle: SampleBundle) -> Iterator[Any]:
-        outcome = judge_trajectory(bundle.trajectory, self.filters, STAGE, bundle.usage)
+        outcome = judge_trajectory(
+            bundle.trajectory, self.filters, STAGE, bundle.usage, self.length
+        )
         if outcome.status == KEPT:
             beam.metrics.Metrics.counter(STAGE, "kept").inc()
             for kind in outcome.canonicalized:

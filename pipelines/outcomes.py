@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from filters.canonical import Canonicalized, canonicalize, with_canonical_meta
+from filters.length import LengthCheck, length_summary
 from filters.rules import Filter, apply_filters
 from filters.scoring import trajectory_reflections
 from schemas.records import ErrorRecord, Rejection, Trajectory, to_json
@@ -34,6 +35,7 @@ class Outcome:
     record_line: str = ""  # a kept teacher trajectory's full record, for trajectories/
     extra_keys: tuple[str, ...] = ()  # more stat keys to count, e.g. "pass_rate|<subset>|0.5"
     canonicalized: tuple[str, ...] = ()  # kinds re-written in the SFT line, once per turn
+    tokens: int = 0  # a kept SFT record's estimated token length (filters/length.py)
 
     def record_relpath(self) -> str:
         """Where a kept teacher trajectory's full record goes."""
@@ -73,6 +75,8 @@ def stat_keys(outcome: Outcome) -> list[str]:
             keys.append(f"reflective|{outcome.subset}|")
     if outcome.status == KEPT:
         keys += [f"canonicalized|{outcome.subset}|{kind}" for kind in outcome.canonicalized]
+    if outcome.status == KEPT and outcome.tokens:
+        keys.append(f"tokens|{outcome.subset}|{outcome.tokens}")
     return keys
 
 
@@ -125,8 +129,14 @@ def build_metrics(stage: str, counts: dict[str, int], inputs: dict[str, int]) ->
         elif kind == "canonicalized":
             entry[f"canonicalized_{detail}"] = n
             canonicalized[f"canonicalized_{detail}"] += n
+        elif kind == "tokens":
+            entry.setdefault("token_length", Counter())[int(detail)] += n
     rejected: Counter = Counter()
+    tokens: Counter = Counter()
     for entry in subsets.values():
+        if "token_length" in entry:  # exact lengths counted -> their summary
+            tokens.update(entry["token_length"])
+            entry["token_length"] = length_summary(entry["token_length"])
         rejected.update(entry["rejected"])
         entry["accounted"] = entry["input"] == (
             entry["kept"] + sum(entry["rejected"].values()) + entry["errors"]
@@ -152,6 +162,8 @@ def build_metrics(stage: str, counts: dict[str, int], inputs: dict[str, int]) ->
     if usage:
         metrics["teacher_usage"] = dict(sorted(usage.items()))
     metrics.update(sorted(canonicalized.items()))
+    if tokens:
+        metrics["token_length"] = length_summary(tokens)
     return metrics
 
 
@@ -160,10 +172,13 @@ def judge_trajectory(
     filters: Sequence[Filter],
     stage: str,
     usage: Sequence[tuple[str, int]] = (),
+    length: LengthCheck | None = None,
 ) -> Outcome:
     """Kept (the sharegpt line) or rejected (the Rejection with the full trajectory).
 
-    A trajectory every filter keeps but the exporter refuses is rejected as `export_invalid`.
+    A trajectory every filter keeps but the exporter refuses is rejected as `export_invalid`;
+    one whose record `length` estimates above its `max_tokens` as `too_long`. A kept record
+    carries its estimated token length for the metrics.
     `usage` (teacher usage of this run) is carried for metrics; a kept teacher trajectory also
     carries its full record (turn logs, scores, provenance) in `record_line`.
 
@@ -182,18 +197,26 @@ def judge_trajectory(
         except ExportError as exc:
             reason, detail = "export_invalid", str(exc)
         else:
-            return Outcome(
-                status=KEPT,
-                stage=stage,
-                subset=trajectory.subset,
-                sample_id=trajectory.id,
-                line=json.dumps(record, ensure_ascii=False, separators=(",", ":")),
-                turns=len(trajectory.turns),
-                reflections=tuple(r.kind for r in trajectory_reflections(trajectory)),
-                usage=tuple(usage),
-                record_line=to_json(trajectory) if is_teacher(trajectory) else "",
-                canonicalized=canon.kinds,
-            )
+            tokens, too_long = 0, ""
+            if length is not None:
+                estimate, too_long = length.measure(record, trajectory_sizes(trajectory))
+                tokens = estimate.total
+            if too_long:
+                reason, detail = "too_long", too_long
+            else:
+                return Outcome(
+                    status=KEPT,
+                    stage=stage,
+                    subset=trajectory.subset,
+                    sample_id=trajectory.id,
+                    line=json.dumps(record, ensure_ascii=False, separators=(",", ":")),
+                    turns=len(trajectory.turns),
+                    reflections=tuple(r.kind for r in trajectory_reflections(trajectory)),
+                    usage=tuple(usage),
+                    record_line=to_json(trajectory) if is_teacher(trajectory) else "",
+                    tokens=tokens,
+                    canonicalized=canon.kinds,
+                )
     rejection = Rejection(trajectory.id, stage, trajectory.subset, reason, detail, trajectory)
     return Outcome(
         status=REJECTED,
@@ -204,6 +227,13 @@ def judge_trajectory(
         reason=reason,
         usage=tuple(usage),
     )
+
+
+def trajectory_sizes(trajectory: Trajectory) -> list[tuple[int, int]]:
+    """(width, height) of every image of a trajectory, in the order of its record's images
+    (`Trajectory.image_keys`: inputs, then rendered)."""
+    rendered = [(r.width, r.height) for r in trajectory.rendered]
+    return [*((int(w), int(h)) for w, h in trajectory.input_sizes), *rendered]
 
 
 def is_teacher(trajectory: Trajectory) -> bool:

@@ -20,6 +20,7 @@ from typing import Any
 import apache_beam as beam
 
 from filters.dedup import EvalSet
+from filters.length import LengthCheck, LengthConfig
 from filters.rules import reflective_filters
 from filters.scoring import trajectory_reflections
 from generators.maze import MazeConfig
@@ -83,6 +84,8 @@ class ReflectiveConfig:
     max_images: int = 42
     prompts_dir: str = ""
     shards_per_subset: int = 1
+    # too_long above length.max_tokens (default: the hand-off's cutoff_len), as in cold start.
+    length: LengthConfig = field(default_factory=LengthConfig)
 
     def __post_init__(self) -> None:
         check_question_sources(self.num_samples, self.mix, self.inputs)
@@ -118,15 +121,17 @@ class JudgeFn(beam.DoFn):
     """Reflective filters on one sampled trajectory; every trajectory counts as sampled (and
     as reflective if it reflected, right or wrong) for the stage's reflection rate."""
 
-    def __init__(self, min_accuracy: float) -> None:
+    def __init__(self, min_accuracy: float, length: LengthConfig | None = None) -> None:
         self.min_accuracy = min_accuracy
+        self.length_config = length or LengthConfig()
 
     def setup(self) -> None:
         self.filters = reflective_filters(self.min_accuracy)
+        self.length = LengthCheck.load(self.length_config)
 
     def process(self, bundle: SampleBundle) -> Iterator[Any]:
         trajectory = bundle.trajectory
-        outcome = judge_trajectory(trajectory, self.filters, STAGE, bundle.usage)
+        outcome = judge_trajectory(trajectory, self.filters, STAGE, bundle.usage, self.length)
         extra = [f"sampled|{trajectory.subset}|"]
         if trajectory_reflections(trajectory):
             extra.append(f"sampled_reflective|{trajectory.subset}|")
@@ -234,9 +239,8 @@ def build_pipeline(
         config.prompts_dir,
     )
     errors_all.append(rollout_errors)
-    judged = bundles | "Judge" >> beam.ParDo(JudgeFn(config.min_accuracy)).with_outputs(
-        REJECTED, "images", main=KEPT
-    )
+    judge = JudgeFn(config.min_accuracy, config.length)
+    judged = bundles | "Judge" >> beam.ParDo(judge).with_outputs(REJECTED, "images", main=KEPT)
     rejected_all.append(judged[REJECTED])
     kept, over = _cap(
         judged[KEPT],

@@ -20,6 +20,7 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
+from filters.length import CUTOFF_LEN, ESTIMATE, length_summary
 from pipelines.io import write_bytes
 from report.data import EVALUATED, KEPT, REJECTED, Scan, letter_report, scan_run
 from report.evaluation import evaluation_section
@@ -259,7 +260,64 @@ def plots(scan: Scan) -> list[str]:
                 note=note,
             )
         )
+    figs.append(_length_figure(scan, subsets))
     return figs
+
+
+def run_max_tokens(scan: Scan) -> int:
+    """The run's length limit (config `length.max_tokens`; the default for runs before it)."""
+    config = (scan.config or {}).get("config") or {}
+    length = config.get("length")
+    if isinstance(length, dict) and isinstance(length.get("max_tokens"), int):
+        return length["max_tokens"]
+    return CUTOFF_LEN
+
+
+def _length_figure(scan: Scan, subsets: Sequence[str], bucket: int = 1024) -> str:
+    """Estimated token length of the kept SFT records: histogram and percentiles."""
+    title = "Token length per kept SFT record"
+    stats = scan.stats
+    shown = [s for s in subsets if stats.tokens.get(s)]
+    if not shown:
+        return _empty(title, "No kept SFT records in this run.")
+    limit = run_max_tokens(scan)
+    starts = sorted({v // bucket for s in shown for v in stats.tokens[s]})
+    cats = list(range(starts[0], starts[-1] + 1))
+    series = {
+        s: [sum(n for v, n in stats.tokens[s].items() if v // bucket == c) for c in cats]
+        for s in shown
+    }
+    labels = [f"{c * bucket // 1024}-{(c + 1) * bucket // 1024}k" for c in cats]
+    summaries = {s: length_summary(stats.tokens[s]) for s in shown}
+    rows = "; ".join(
+        f"{s}: n {m['n']}, mean {m['mean']:.0f}, p50 {m['p50']}, p90 {m['p90']}, "
+        f"p99 {m['p99']}, max {m['max']}"
+        for s, m in summaries.items()
+    )
+    over = sum(n for s in shown for v, n in stats.tokens[s].items() if limit and v > limit)
+    limit_text = f"length.max_tokens {limit}" if limit else "no length limit (max_tokens 0)"
+    note = (
+        f"Tokens for a Qwen2-VL / Qwen2.5-VL trainer: images exact from their sizes (28x28 "
+        f"per token after the processor's resize, + 2 markers), text by {ESTIMATE}, 5 per "
+        f"message for the chat template (filters/length.py). {rows}. Limit: {limit_text}."
+    )
+    if stats.tokens_unsized:
+        note += f" {stats.tokens_unsized} record(s) with an image of unstated size, not counted."
+    warn = f"{over} kept record(s) are estimated above the limit." if over else ""
+    return _figure(
+        title,
+        bar_chart(
+            title,
+            labels,
+            series,
+            stacked=True,
+            x_label="estimated tokens",
+            y_label="records",
+            chart_id="p-tokens",
+        ),
+        note=note,
+        warn=warn,
+    )
 
 
 def _summary_table(scan: Scan) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 from apache_beam.io.filesystems import FileSystems
 
 from drawing.parse import parse_turn
+from filters.length import LengthConfig, record_length
 from filters.scoring import extract_answer, normalize_choice
 from schemas.rl import resolve_image
 from schemas.sharegpt import IMAGE_TOKEN, image_path
@@ -160,6 +161,9 @@ class Stats:
     letters_expected: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     mc_unparsed: Counter = field(default_factory=Counter)
     sizes: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    # subset -> {estimated token length of a kept SFT record: n} (filters/length.py)
+    tokens: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    tokens_unsized: int = 0  # kept records with an image whose size the text does not state
     unreadable: int = 0
 
 
@@ -464,6 +468,7 @@ class Scan:
 def scan_run(root: str, max_per_group: int, seed: int) -> Scan:
     """One streaming pass over the run directory (see the module doc)."""
     stats = Stats()
+    length = LengthConfig()  # the default processor bounds; text by the stated estimate
     groups: dict[tuple[str, str, str], BottomK] = {}
 
     def offer(key: tuple[str, str, str], sample_id: str, build: Any) -> None:
@@ -493,6 +498,9 @@ def scan_run(root: str, max_per_group: int, seed: int) -> Scan:
                     stats.sizes["rendered"][_size_key(*size)] += 1
             if info["options"]:
                 add_letter(stats, subset, info["answer"], len(info["options"]))
+            sizes = info["input_sizes"] + info["rendered_sizes"]
+            stats.tokens[subset][record_length(record, sizes, length).total] += 1
+            stats.tokens_unsized += any(size is None for size in sizes)
             offer((subset, KEPT, ""), str(record.get("id", "")), (line, subset, stage, "sft"))
 
     for stage, subset, path in data_files(root, "rejected"):

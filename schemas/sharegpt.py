@@ -7,6 +7,12 @@ from typing import Any
 
 from schemas.records import Trajectory
 
+# The LLaMA-Factory SFT hand-off's sequence cutoff and image pixel cap (trainer/handoff.py); the
+# SFT stages reject records whose estimated length exceeds the cutoff (filters/length.py), so
+# the trainer never truncates one through its image tokens.
+CUTOFF_LEN = 16384
+IMAGE_MAX_PIXELS = 262144
+
 IMAGE_TOKEN = "<image>"
 # LLaMA-Factory treats these as placeholders too; stray ones in model text break the count.
 OTHER_MEDIA_TOKENS = ("<video>", "<audio>")

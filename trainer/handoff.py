@@ -24,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from schemas.sharegpt import CUTOFF_LEN, IMAGE_MAX_PIXELS
+
 TRAINER_DIR = Path(__file__).resolve().parent
 REWARD_FILE = TRAINER_DIR / "easyr1_reward.py"
 
@@ -134,7 +136,7 @@ def llamafactory_sft(
     config: dict[str, Any] = {
         # model
         "model_name_or_path": model,
-        "image_max_pixels": 262144,
+        "image_max_pixels": IMAGE_MAX_PIXELS,
         "trust_remote_code": True,
         # method
         "stage": "sft",
@@ -147,7 +149,7 @@ def llamafactory_sft(
         "dataset_dir": dataset_dir,
         "dataset": ",".join(datasets),
         "template": "qwen2_vl",
-        "cutoff_len": 16384,
+        "cutoff_len": CUTOFF_LEN,
         "overwrite_cache": True,
         "preprocessing_num_workers": 16,
         # output
