@@ -23,7 +23,6 @@ combinations are missing from one side by chance; the template counts show the w
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from collections import Counter
@@ -35,12 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from drawing.parse import parse_turn  # noqa: E402
 from generators.maze import MazeConfig, generate_maze_sample  # noqa: E402
 from generators.oracle import sample_id  # noqa: E402
 from generators.seeding import sample_rng  # noqa: E402
 
-_THINK = re.compile(r"<think> (.+?) </think>", re.DOTALL)
-_JSON = re.compile(r"```json\n(.*)\n```", re.DOTALL)
 _SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 
 
@@ -63,8 +61,7 @@ def template(sentence: str) -> str:
 
 
 def think_text(reply: str) -> str:
-    match = _THINK.search(reply)
-    return match.group(1) if match else ""
+    return parse_turn(reply).think
 
 
 def wrong_turn_reply(replies: Iterable[str]) -> int | None:
@@ -72,13 +69,10 @@ def wrong_turn_reply(replies: Iterable[str]) -> int | None:
     a reflective trace draws twice (the next turn redraws it), or None."""
     first: dict[str, int] = {}
     for i, reply in enumerate(replies):
-        body = _JSON.search(reply)
-        if body is None:
-            continue
-        for op in json.loads(body.group(1)):
-            if op["label"] in first:
-                return first[op["label"]]
-            first[op["label"]] = i
+        for op in parse_turn(reply).operations:
+            if op.label in first:
+                return first[op.label]
+            first[op.label] = i
     return None
 
 
