@@ -306,3 +306,40 @@ def test_corrective_filter_needs_a_corrective_redraw():
         trajectory, item=dataclasses.replace(trajectory.item, oracle=None)
     )
     assert CorrectiveFilter()(no_oracle).keep and GroundingFilter()(no_oracle).keep
+
+
+def test_reward_reports_grounding_and_adds_it_only_when_weighted():
+    from drawing.format import format_tool_turn
+    from schemas.records import to_dict
+    from trainer.reward import compute_score, trajectory_response, trajectory_sequence
+
+    trajectory = next(t for t in _oracle_samples("scenes", _family_config("closest"), 6))
+    oracle, item = trajectory.item.oracle, trajectory.item
+    plain = compute_score(trajectory_sequence(trajectory), item.answer, item.question_type)
+    assert "grounding" not in plain and plain["overall"] == 2.0
+    expected = ground_trajectory(trajectory).score
+    for text in (trajectory_sequence(trajectory), trajectory_response(trajectory)):
+        scored = compute_score(
+            text, item.answer, item.question_type, oracle=to_dict(item)["oracle"]
+        )
+        assert scored["grounding"] == expected == 1.0 and scored["overall"] == plain["overall"]
+    weighted = compute_score(
+        trajectory_sequence(trajectory),
+        item.answer,
+        item.question_type,
+        oracle=oracle,
+        grounding_weight=0.5,
+    )
+    assert weighted["overall"] == 2.5
+    # a box moved onto another object: the reward's grounding drops with the filter's
+    op = trajectory.turns[0].operations[0]
+    other = min(
+        (o for o in oracle.views[0].objects if o.name != op.label),
+        key=lambda o: box_iou(op.bbox_2d, o.box),
+    )
+    bad = _perturb_first(trajectory, bbox_2d=tuple(round(v) for v in other.box))
+    first = bad.turns[0]
+    turns = (dataclasses.replace(first, raw=format_tool_turn(first.think, first.operations)),)
+    bad = dataclasses.replace(bad, turns=turns + bad.turns[1:])
+    scored = compute_score(trajectory_sequence(bad), item.answer, item.question_type, oracle=oracle)
+    assert scored["grounding"] == ground_trajectory(bad).score < 1.0

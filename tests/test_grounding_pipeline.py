@@ -5,6 +5,8 @@ loopback, judged step by step against the questions' oracle facts."""
 import json
 from pathlib import Path
 
+import pytest
+
 import run_pipeline
 from generators.maze import MazeConfig
 from generators.scenes import SceneConfig
@@ -155,3 +157,22 @@ def test_reflective_data_can_require_corrective_reflection_on_generated_tasks(tm
     assert [[c["kind"] for c in t["grounding"]["corrections"]] for t in kept] == [
         ["corrective"]
     ] * 2
+
+
+def test_teacher_subsets_config_splits_oracle_and_teacher_questions():
+    from teachers.factory import TeacherConfig
+
+    teacher = TeacherConfig(kind="openai", model="m", endpoint="http://127.0.0.1:1/v1")
+    config = ColdStartConfig(num_samples=10, teacher_subsets=("maze",), teacher=teacher)
+    assert config.uses_teacher
+    assert config.oracle_allocation() == {"scenes": 5}
+    assert config.teacher_allocation() == {"maze": 5}
+    beside = ColdStartConfig(
+        num_samples=10, teacher_subsets=("maze",), oracle_beside_teacher=True, teacher=teacher
+    )
+    assert beside.oracle_allocation() == {"maze": 5, "scenes": 5}
+    with pytest.raises(ValueError, match="need a teacher"):
+        ColdStartConfig(teacher_subsets=("maze",))
+    with pytest.raises(ValueError, match="not a generated subset"):
+        ColdStartConfig(mix={"maze": 1.0}, teacher_subsets=("scenes",), teacher=teacher)
+    assert ColdStartConfig().oracle_allocation() == ColdStartConfig().allocation()
