@@ -173,11 +173,11 @@ def _words(text: str) -> str:
 
 
 def named_objects(label: str, oracle: SceneOracle) -> list[str]:
-    """The object names a label names: `<colour> <shape>` (plural too) anywhere in it, or an
-    option letter (`B`, `option B`, `(B)`) whose option is an object."""
+    """The object names a label names: `<colour> <shape>` (plural too: cubes, boxes) anywhere
+    in it, or an option letter (`B`, `option B`, `(B)`) whose option is an object."""
     text = _words(label)
     names = sorted({o.name for view in oracle.views for o in view.objects})
-    found = [n for n in names if f" {n} " in text or f" {n}s " in text]
+    found = [n for n in names if any(f" {n}{end} " in text for end in ("", "s", "es"))]
     if not found and oracle.option_objects:
         letter = re.fullmatch(r" (?:option )?([a-z]) ", text)
         if letter:

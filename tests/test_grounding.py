@@ -235,6 +235,7 @@ SCENE = SceneOracle(
         ("red cube", ["red cube"]),
         ("The Red Cube (reference)", ["red cube"]),
         ("red cubes", ["red cube"]),
+        ("both red balls", ["red ball"]),
         ("red cube to blue ball", ["blue ball", "red cube"]),
         ("red", []),
         ("cube", []),
