@@ -167,6 +167,9 @@ def test_teacher_subsets_config_splits_oracle_and_teacher_questions():
     assert config.uses_teacher
     assert config.oracle_allocation() == {"scenes": 5}
     assert config.teacher_allocation() == {"maze": 5}
+    from pipelines.stages import progress_phases
+
+    assert progress_phases(config) == {"samples generated": 5, "teacher trajectories": 5}
     beside = ColdStartConfig(
         num_samples=10, teacher_subsets=("maze",), oracle_beside_teacher=True, teacher=teacher
     )
