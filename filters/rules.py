@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from filters.grounding import GROUNDING_REASONS, GroundingConfig, ground_trajectory
 from filters.scoring import score_trajectory, trajectory_reflections
 from schemas.records import TERMINATIONS, Trajectory
 
@@ -110,6 +111,53 @@ class ReflectionFilter:
         return Verdict(False, "not_reflective", "no label was redrawn on the same lineage")
 
 
+@dataclass(frozen=True)
+class GroundingFilter:
+    """Keeps trajectories whose final drawing is grounded in their question's oracle
+    (filters/grounding.py): no element left ungrounded (the reason is the element's:
+    `ungrounded_box`, `ungrounded_line`, `line_off_grid`, `line_through_wall`) and, for mazes
+    with `require_route`, a route from start to goal (`route_invalid`). Questions without
+    oracle facts (real data) pass."""
+
+    config: GroundingConfig = GroundingConfig()
+    reasons: tuple[str, ...] = GROUNDING_REASONS
+
+    def __call__(self, trajectory: Trajectory) -> Verdict:
+        grounding = trajectory.grounding or ground_trajectory(trajectory, self.config)
+        if grounding is None:
+            return KEEP
+        if grounding.final_ungrounded:
+            first = grounding.final_ungrounded[0]
+            return Verdict(
+                False, first.reason, f"turn {first.turn} {first.label!r}: {first.detail}"
+            )
+        route = grounding.route
+        if route is not None and self.config.require_route and not route.valid:
+            return Verdict(False, "route_invalid", route.detail)
+        return KEEP
+
+
+@dataclass(frozen=True)
+class CorrectiveFilter:
+    """Keeps trajectories on oracle-backed questions with at least one corrective redraw (an
+    ungrounded element made grounded, or a maze detour moved onto the route); a reflection
+    that changes nothing or makes it worse does not count. Questions without oracle facts
+    pass."""
+
+    config: GroundingConfig = GroundingConfig()
+    reasons: tuple[str, ...] = ("not_corrective",)
+
+    def __call__(self, trajectory: Trajectory) -> Verdict:
+        grounding = trajectory.grounding or ground_trajectory(trajectory, self.config)
+        if grounding is None:
+            return KEEP
+        kinds = [c.kind for c in grounding.corrections]
+        if "corrective" in kinds:
+            return KEEP
+        found = ", ".join(kinds) if kinds else "none"
+        return Verdict(False, "not_corrective", f"redraws judged against the oracle: {found}")
+
+
 def apply_filters(trajectory: Trajectory, filters: Sequence[Filter]) -> Verdict:
     """The first rejecting filter's verdict; its detail also names every other failing filter."""
     failures = [v for v in (f(trajectory) for f in filters) if not v.keep]
@@ -122,23 +170,37 @@ def apply_filters(trajectory: Trajectory, filters: Sequence[Filter]) -> Verdict:
     return Verdict(False, first.reason, detail)
 
 
-def cold_start_filters(min_turns: int = 3, min_accuracy: float = 1.0) -> tuple[Filter, ...]:
-    """Cold start (docs/stages.md): answered, valid format, correct, at least `min_turns` turns."""
+def cold_start_filters(
+    min_turns: int = 3, min_accuracy: float = 1.0, grounding: GroundingConfig | None = None
+) -> tuple[Filter, ...]:
+    """Cold start (docs/stages.md): answered, valid format, correct, grounded in the oracle
+    when the question has one, at least `min_turns` turns."""
+    grounding = grounding or GroundingConfig()
     return (
         TerminationFilter(),
         FormatFilter(),
         AnswerFilter(min_accuracy=min_accuracy),
+        *((GroundingFilter(grounding),) if grounding.enabled else ()),
         MinTurnsFilter(min_turns=min_turns),
     )
 
 
-def reflective_filters(min_accuracy: float = 1.0) -> tuple[Filter, ...]:
-    """Reflective sampling (docs/stages.md): answered, valid format, correct, reflective."""
+def reflective_filters(
+    min_accuracy: float = 1.0,
+    grounding: GroundingConfig | None = None,
+    require_corrective: bool = False,
+) -> tuple[Filter, ...]:
+    """Reflective sampling (docs/stages.md): answered, valid format, correct, grounded when
+    the question has an oracle, reflective, and with `require_corrective` a corrective redraw
+    on oracle-backed questions."""
+    grounding = grounding or GroundingConfig()
     return (
         TerminationFilter(),
         FormatFilter(),
         AnswerFilter(min_accuracy=min_accuracy),
+        *((GroundingFilter(grounding),) if grounding.enabled else ()),
         ReflectionFilter(),
+        *((CorrectiveFilter(grounding),) if require_corrective else ()),
     )
 
 
@@ -148,4 +210,6 @@ FILTERS: dict[str, type] = {
     "answer": AnswerFilter,
     "min_turns": MinTurnsFilter,
     "reflection": ReflectionFilter,
+    "grounding": GroundingFilter,
+    "corrective": CorrectiveFilter,
 }

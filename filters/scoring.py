@@ -131,7 +131,7 @@ def lineage_roots(num_inputs: int, parents: Sequence[int]) -> dict[int, int]:
     return roots
 
 
-def _geometry(op: Operation) -> tuple:
+def operation_geometry(op: Operation) -> tuple:
     if isinstance(op, BoxOp):
         x1, y1, x2, y2 = op.bbox_2d
         return ("box", min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2))
@@ -154,7 +154,7 @@ def detect_reflections(
         for op in turn.operations:
             lineage = roots.get(op.index, op.index)
             key = (lineage, op.label)
-            geometry = _geometry(op)
+            geometry = operation_geometry(op)
             if key in seen:
                 first_turn, old = seen[key]
                 if first_turn != t and old != geometry:

@@ -14,6 +14,7 @@ from drawing.images import encode_png, image_key
 from drawing.prompts import Prompts
 from filters.scoring import score_trajectory
 from generators.base import GeneratedSample
+from generators.facts import oracle_facts
 from generators.registry import get_generator
 from generators.seeding import sample_rng, stage_seed
 from schemas.records import Provenance, QAItem, RenderedImage, Trajectory
@@ -51,7 +52,12 @@ def _generate(
 
 
 def _item(
-    sid: str, subset: str, sample: GeneratedSample, keys: Sequence[str], license: str
+    sid: str,
+    subset: str,
+    sample: GeneratedSample,
+    keys: Sequence[str],
+    license: str,
+    with_oracle: bool = False,
 ) -> QAItem:
     return QAItem(
         id=sid,
@@ -64,6 +70,7 @@ def _item(
         grid_size=sample.grid_size,
         source=f"generated:{subset}",
         license=license,
+        oracle=oracle_facts(subset, sample) if with_oracle else None,
     )
 
 
@@ -77,12 +84,13 @@ def build_oracle_sample(
     max_images: int = 42,
     license: str = "apache-2.0",
     salt: str = "",
+    with_oracle: bool = False,
 ) -> SampleBundle:
     """Generate sample `index` of `subset`, run its oracle replies, encode and score it.
 
-    Deterministic in (subset, index, run_seed, salt, configs). Raises ValueError if the
-    generator's script does not finish a trajectory (a generator bug surfaced as a per-record
-    error).
+    Deterministic in (subset, index, run_seed, salt, configs). With `with_oracle` the item
+    carries its oracle facts (generators/facts.py). Raises ValueError if the generator's
+    script does not finish a trajectory (a generator bug surfaced as a per-record error).
     """
     sid, sample = _generate(subset, index, run_seed, salt, generator_config)
     env_config = EnvConfig(max_calls=sample.max_calls, max_images=max_images)
@@ -91,7 +99,7 @@ def build_oracle_sample(
     encoded = [encode_png(img) for img in rollout.images]
     keys = [image_key(png) for png in encoded]
     n_inputs = len(sample.images)
-    item = _item(sid, subset, sample, keys[:n_inputs], license)
+    item = _item(sid, subset, sample, keys[:n_inputs], license, with_oracle)
     rendered = tuple(
         RenderedImage(
             index=i + 1,
@@ -145,10 +153,12 @@ def generate_question(
     generator_config: Any,
     license: str = "apache-2.0",
     salt: str = "",
+    with_oracle: bool = False,
 ) -> GeneratedQuestion:
     """Question `index` of `subset`: the same question, images and id `build_oracle_sample`
-    makes for that index, seed and salt, without running its trace."""
+    makes for that index, seed and salt, without running its trace; with `with_oracle` the
+    item carries its oracle facts, for grounding a model's rollout."""
     sid, sample = _generate(subset, index, run_seed, salt, generator_config)
     pngs = tuple(encode_png(image) for image in sample.images)
-    item = _item(sid, subset, sample, [image_key(png) for png in pngs], license)
+    item = _item(sid, subset, sample, [image_key(png) for png in pngs], license, with_oracle)
     return GeneratedQuestion(item, tuple(sample.images), pngs, sample.max_calls)

@@ -10,6 +10,7 @@ from typing import Any
 import apache_beam as beam
 
 from drawing.prompts import Prompts
+from filters.grounding import GroundingConfig
 from filters.length import LengthCheck, LengthConfig
 from filters.rules import cold_start_filters
 from generators.maze import MazeConfig
@@ -29,7 +30,7 @@ from pipelines.outcomes import (
     file_lines,
     judge_trajectory,
 )
-from pipelines.pool import QuestionPool
+from pipelines.pool import QuestionPool, generator_configs
 from pipelines.real_data import SampleTrajectories
 from schemas.records import Provenance
 from teachers.factory import TeacherConfig
@@ -65,6 +66,13 @@ class ColdStartConfig:
     # Records estimated above length.max_tokens (default: the LLaMA-Factory hand-off's
     # cutoff_len; 0 off) are rejected as too_long, so the trainer never truncates one.
     length: LengthConfig = field(default_factory=LengthConfig)
+    # Generated subsets whose questions go to the teacher (samples_per_item rollouts each)
+    # instead of their oracle traces, or beside them with oracle_beside_teacher; the questions
+    # carry their oracle facts and every rollout is grounded step by step against them
+    # (filters/grounding.py, thresholds in `grounding`).
+    teacher_subsets: tuple[str, ...] = ()
+    oracle_beside_teacher: bool = False
+    grounding: GroundingConfig = field(default_factory=GroundingConfig)
 
     def __post_init__(self) -> None:
         if self.num_samples < 1:
@@ -81,10 +89,32 @@ class ColdStartConfig:
             raise ValueError(f"min_accuracy must be in [0, 1], got {self.min_accuracy}")
         check_subset_names(self.inputs, [*GENERATORS, *self.mix])
         check_salt(self.seed_salt)
+        for name in self.teacher_subsets:
+            if not self.mix.get(name):
+                raise ValueError(
+                    f"teacher_subsets: {name!r} is not a generated subset of mix {self.mix}"
+                )
+        if self.teacher_subsets and not self.teacher.kind:
+            raise ValueError(
+                f"teacher_subsets {list(self.teacher_subsets)} need a teacher: pass --teacher "
+                "openai|vllm and --teacher-model"
+            )
 
     @property
     def uses_teacher(self) -> bool:
-        return bool(self.inputs) and bool(self.teacher.kind)
+        return bool(self.inputs or self.teacher_subsets) and bool(self.teacher.kind)
+
+    def oracle_allocation(self) -> dict[str, int]:
+        """Samples per subset that get oracle traces: every generated subset but those the
+        teacher rolls out instead of them."""
+        allocation = self.allocation()
+        if self.oracle_beside_teacher:
+            return allocation
+        return {s: n for s, n in allocation.items() if s not in self.teacher_subsets}
+
+    def teacher_allocation(self) -> dict[str, int]:
+        """Generated questions per subset that the teacher rolls out."""
+        return {s: n for s, n in self.allocation().items() if s in self.teacher_subsets}
 
     def skipped_sources(self) -> list[dict[str, str]]:
         """The real-data sources this run leaves out, and why."""
@@ -115,9 +145,9 @@ def allocate(num_samples: int, mix: dict[str, float]) -> dict[str, int]:
 
 
 def work_chunks(config: ColdStartConfig) -> list[tuple[str, int, int]]:
-    """(subset, start, end) ranges covering every sample index once."""
+    """(subset, start, end) ranges covering every oracle-traced sample index once."""
     chunks = []
-    for subset, count in config.allocation().items():
+    for subset, count in config.oracle_allocation().items():
         for start in range(0, count, config.chunk_size):
             chunks.append((subset, start, min(start + config.chunk_size, count)))
     return chunks
@@ -168,13 +198,17 @@ class JudgeSampleFn(beam.DoFn):
         self.config = config
 
     def setup(self) -> None:
-        self.filters = cold_start_filters(self.config.min_turns, self.config.min_accuracy)
+        self.filters = cold_start_filters(
+            self.config.min_turns, self.config.min_accuracy, self.config.grounding
+        )
         self.length = LengthCheck.load(self.config.length)
 
     def process(self, bundle: SampleBundle) -> Iterator[Any]:
         outcome = judge_trajectory(
-            bundle.trajectory, self.filters, STAGE, bundle.usage, self.length
+            bundle.trajectory, self.filters, STAGE, bundle.usage, self.length, self.config.grounding
         )
+        for kind in outcome.corrections:
+            beam.metrics.Metrics.counter(STAGE, f"correction_{kind}").inc()
         if outcome.status == KEPT:
             beam.metrics.Metrics.counter(STAGE, "kept").inc()
             for kind in outcome.canonicalized:
@@ -221,8 +255,18 @@ def build_pipeline(
     early = [generated[ERROR]]
     if config.uses_teacher:
         k = config.teacher.samples_per_item
+        teacher_allocation = config.teacher_allocation()
         expected, items_real, rejected, errors = p | "RealData" >> QuestionPool(
-            STAGE, {}, {}, config.seed, config.inputs, config.media, units=k, per_sample=True
+            STAGE,
+            teacher_allocation,
+            generator_configs(config, teacher_allocation),
+            config.seed,
+            config.inputs,
+            config.media,
+            units=k,
+            per_sample=True,
+            salt=config.seed_salt,
+            oracle=config.grounding.enabled,
         )
         bundles, rollout_errors = items_real | "Teacher" >> SampleTrajectories(
             STAGE,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from filters.canonical import Canonicalized, canonicalize, with_canonical_meta
+from filters.grounding import GroundingConfig, correction_kinds, ground_trajectory, with_grounding
 from filters.length import LengthCheck, length_summary
 from filters.rules import Filter, apply_filters
 from filters.scoring import trajectory_reflections
@@ -36,6 +37,10 @@ class Outcome:
     extra_keys: tuple[str, ...] = ()  # more stat keys to count, e.g. "pass_rate|<subset>|0.5"
     canonicalized: tuple[str, ...] = ()  # kinds re-written in the SFT line, once per turn
     tokens: int = 0  # a kept SFT record's estimated token length (filters/length.py)
+    # Grounding against the oracle (filters/grounding.py), for questions that carry one:
+    # (grounded operations, checked operations) and the kind of every judged redraw.
+    grounding: tuple[int, int] = ()
+    corrections: tuple[str, ...] = ()
 
     def record_relpath(self) -> str:
         """Where a kept teacher trajectory's full record goes."""
@@ -77,12 +82,23 @@ def stat_keys(outcome: Outcome) -> list[str]:
         keys += [f"canonicalized|{outcome.subset}|{kind}" for kind in outcome.canonicalized]
     if outcome.status == KEPT and outcome.tokens:
         keys.append(f"tokens|{outcome.subset}|{outcome.tokens}")
+    if outcome.grounding:
+        keys.append(f"grounding|{outcome.subset}|trajectories")
+        keys += [f"correction|{outcome.subset}|{kind}" for kind in outcome.corrections]
     return keys
 
 
 def stat_sums(outcome: Outcome) -> list[tuple[str, int]]:
-    """(key, amount) pairs summed rather than counted: the teacher usage of a trajectory."""
-    return [(f"usage|{outcome.subset}|{name}", n) for name, n in outcome.usage if n]
+    """(key, amount) pairs summed rather than counted: the teacher usage of a trajectory and
+    its grounded / checked operations."""
+    sums = [(f"usage|{outcome.subset}|{name}", n) for name, n in outcome.usage if n]
+    if outcome.grounding:
+        grounded, checked = outcome.grounding
+        sums += [
+            (f"grounding|{outcome.subset}|operations", checked),
+            (f"grounding|{outcome.subset}|grounded", grounded),
+        ]
+    return sums
 
 
 def _new_entry(n: int = 0) -> dict[str, Any]:
@@ -131,6 +147,10 @@ def build_metrics(stage: str, counts: dict[str, int], inputs: dict[str, int]) ->
             canonicalized[f"canonicalized_{detail}"] += n
         elif kind == "tokens":
             entry.setdefault("token_length", Counter())[int(detail)] += n
+        elif kind == "grounding":
+            entry.setdefault("grounding", {})[detail] = n
+        elif kind == "correction":
+            entry.setdefault("grounding", {}).setdefault("corrections", {})[detail] = n
     rejected: Counter = Counter()
     tokens: Counter = Counter()
     for entry in subsets.values():
@@ -138,6 +158,11 @@ def build_metrics(stage: str, counts: dict[str, int], inputs: dict[str, int]) ->
             tokens.update(entry["token_length"])
             entry["token_length"] = length_summary(entry["token_length"])
         rejected.update(entry["rejected"])
+        if "grounding" in entry:  # share of the checked operations that were grounded
+            g = entry["grounding"]
+            g["grounded_share"] = (
+                round(g.get("grounded", 0) / g["operations"], 4) if g.get("operations") else 0.0
+            )
         entry["accounted"] = entry["input"] == (
             entry["kept"] + sum(entry["rejected"].values()) + entry["errors"]
         )
@@ -173,6 +198,7 @@ def judge_trajectory(
     stage: str,
     usage: Sequence[tuple[str, int]] = (),
     length: LengthCheck | None = None,
+    grounding: GroundingConfig | None = None,
 ) -> Outcome:
     """Kept (the sharegpt line) or rejected (the Rejection with the full trajectory).
 
@@ -185,9 +211,20 @@ def judge_trajectory(
     A model-written trajectory is judged and exported with its cosmetic-only turns re-written
     canonically (filters/canonical.py); its full record and a rejection keep the raw replies,
     the strict scores and `meta["canonicalized"]`, and the outcome counts the kinds re-written.
+
+    A question with oracle facts is grounded first (`grounding`, default GroundingConfig()):
+    the full record and the rejection carry the step-level result and `scores["grounding"]`,
+    and the outcome counts grounded operations and the kinds of redraws.
     """
+    found = ground_trajectory(trajectory, grounding or GroundingConfig())
+    trajectory = with_grounding(trajectory, found)
+    grounded_fields: dict[str, Any] = {}
+    if found is not None:
+        checked = len(found.checks)
+        grounded = sum(c.grounded for c in found.checks)
+        grounded_fields = {"grounding": (grounded, checked), "corrections": correction_kinds(found)}
     canon = canonicalize(trajectory) if is_teacher(trajectory) else Canonicalized(trajectory)
-    judged = canon.trajectory
+    judged = with_grounding(canon.trajectory, found)
     trajectory = with_canonical_meta(trajectory, canon)
     verdict = apply_filters(judged, filters)
     reason, detail = verdict.reason, verdict.detail
@@ -216,6 +253,7 @@ def judge_trajectory(
                     record_line=to_json(trajectory) if is_teacher(trajectory) else "",
                     tokens=tokens,
                     canonicalized=canon.kinds,
+                    **grounded_fields,
                 )
     rejection = Rejection(trajectory.id, stage, trajectory.subset, reason, detail, trajectory)
     return Outcome(
@@ -226,6 +264,7 @@ def judge_trajectory(
         line=to_json(rejection),
         reason=reason,
         usage=tuple(usage),
+        **grounded_fields,
     )
 
 

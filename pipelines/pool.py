@@ -83,6 +83,7 @@ class GenerateQuestionFn(beam.DoFn):
         units: int,
         per_sample: bool,
         salt: str = "",
+        oracle: bool = False,
     ) -> None:
         self.stage = stage
         self.seed = seed
@@ -90,12 +91,18 @@ class GenerateQuestionFn(beam.DoFn):
         self.units = units
         self.per_sample = per_sample
         self.salt = salt
+        self.oracle = oracle
 
     def process(self, element: tuple[str, int]) -> Iterator[Any]:
         subset, index = element
         try:
             question = generate_question(
-                subset, index, self.seed, self.configs[subset], salt=self.salt
+                subset,
+                index,
+                self.seed,
+                self.configs[subset],
+                salt=self.salt,
+                with_oracle=self.oracle,
             )
         except (ValueError, OSError) as exc:
             for unit in range(self.units):
@@ -114,7 +121,8 @@ class QuestionPool(beam.PTransform):
     outcomes, error outcomes) for `allocation[subset]` generated questions per subset plus
     every record of `inputs`; each question stands for `units` outcomes (ids per `unit_key`
     with `per_sample`). Generated questions are drawn with `salt` (generators.seeding
-    `stage_seed`), which their ids carry too."""
+    `stage_seed`), which their ids carry too, and with `oracle` carry their oracle facts
+    (for grounding a model's rollouts)."""
 
     def __init__(
         self,
@@ -127,6 +135,7 @@ class QuestionPool(beam.PTransform):
         units: int,
         per_sample: bool,
         salt: str = "",
+        oracle: bool = False,
     ) -> None:
         super().__init__()
         self.stage = stage
@@ -138,6 +147,7 @@ class QuestionPool(beam.PTransform):
         self.units = units
         self.per_sample = per_sample
         self.salt = salt
+        self.oracle = oracle
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> tuple[beam.PCollection, ...]:
         p, units, per_sample = pbegin.pipeline, self.units, self.per_sample
@@ -156,7 +166,13 @@ class QuestionPool(beam.PTransform):
             )
             made = generated | "Generate" >> beam.ParDo(
                 GenerateQuestionFn(
-                    self.stage, self.seed, self.generator_configs, units, per_sample, self.salt
+                    self.stage,
+                    self.seed,
+                    self.generator_configs,
+                    units,
+                    per_sample,
+                    self.salt,
+                    self.oracle,
                 )
             ).with_outputs(ERROR, main="items")
             items.append(made.items)

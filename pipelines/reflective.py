@@ -20,6 +20,7 @@ from typing import Any
 import apache_beam as beam
 
 from filters.dedup import EvalSet
+from filters.grounding import GroundingConfig
 from filters.length import LengthCheck, LengthConfig
 from filters.rules import reflective_filters
 from filters.scoring import trajectory_reflections
@@ -86,9 +87,16 @@ class ReflectiveConfig:
     shards_per_subset: int = 1
     # too_long above length.max_tokens (default: the hand-off's cutoff_len), as in cold start.
     length: LengthConfig = field(default_factory=LengthConfig)
+    # Generated questions carry their oracle facts and every sample is grounded against them
+    # (filters/grounding.py); with require_corrective a sample on a generated question is kept
+    # only if a redraw turned an ungrounded element into a grounded one (not_corrective).
+    grounding: GroundingConfig = field(default_factory=GroundingConfig)
+    require_corrective: bool = False
 
     def __post_init__(self) -> None:
         check_question_sources(self.num_samples, self.mix, self.inputs)
+        if self.require_corrective and not self.grounding.enabled:
+            raise ValueError("require_corrective needs grounding.enabled")
         check_salt(self.seed_salt)
         if not self.teacher.kind:
             raise ValueError(
@@ -121,17 +129,31 @@ class JudgeFn(beam.DoFn):
     """Reflective filters on one sampled trajectory; every trajectory counts as sampled (and
     as reflective if it reflected, right or wrong) for the stage's reflection rate."""
 
-    def __init__(self, min_accuracy: float, length: LengthConfig | None = None) -> None:
+    def __init__(
+        self,
+        min_accuracy: float,
+        length: LengthConfig | None = None,
+        grounding: GroundingConfig | None = None,
+        require_corrective: bool = False,
+    ) -> None:
         self.min_accuracy = min_accuracy
         self.length_config = length or LengthConfig()
+        self.grounding = grounding or GroundingConfig()
+        self.require_corrective = require_corrective
 
     def setup(self) -> None:
-        self.filters = reflective_filters(self.min_accuracy)
+        self.filters = reflective_filters(
+            self.min_accuracy, self.grounding, self.require_corrective
+        )
         self.length = LengthCheck.load(self.length_config)
 
     def process(self, bundle: SampleBundle) -> Iterator[Any]:
         trajectory = bundle.trajectory
-        outcome = judge_trajectory(trajectory, self.filters, STAGE, bundle.usage, self.length)
+        outcome = judge_trajectory(
+            trajectory, self.filters, STAGE, bundle.usage, self.length, self.grounding
+        )
+        for kind in outcome.corrections:
+            beam.metrics.Metrics.counter(STAGE, f"correction_{kind}").inc()
         extra = [f"sampled|{trajectory.subset}|"]
         if trajectory_reflections(trajectory):
             extra.append(f"sampled_reflective|{trajectory.subset}|")
@@ -175,6 +197,8 @@ class CapFn(beam.DoFn):
                     line=_with_trajectory(rejected.line, outcome.record_line),
                     usage=outcome.usage,
                     extra_keys=outcome.extra_keys,
+                    grounding=outcome.grounding,
+                    corrections=outcome.corrections,
                 ),
             )
 
@@ -219,6 +243,7 @@ def build_pipeline(
         units=k,
         per_sample=True,
         salt=config.seed_salt,
+        oracle=config.grounding.enabled,
     )
     rejected_all, errors_all = [rejected], [errors]
     if config.dedup.enabled:
@@ -239,7 +264,7 @@ def build_pipeline(
         config.prompts_dir,
     )
     errors_all.append(rollout_errors)
-    judge = JudgeFn(config.min_accuracy, config.length)
+    judge = JudgeFn(config.min_accuracy, config.length, config.grounding, config.require_corrective)
     judged = bundles | "Judge" >> beam.ParDo(judge).with_outputs(REJECTED, "images", main=KEPT)
     rejected_all.append(judged[REJECTED])
     kept, over = _cap(

@@ -123,14 +123,18 @@ def failure_reason(metrics: dict[str, Any], max_error_rate: float) -> str:
 def progress_phases(config: Any) -> dict[str, int | None]:
     """The phases workers report (pipelines.accounting.ProgressLog) and their totals, when
     the config knows them upfront."""
-    generated = sum(config.allocation().values()) if hasattr(config, "allocation") else 0
+    allocation = config.allocation() if hasattr(config, "allocation") else {}
+    # cold_start: oracle traces for some generated subsets, teacher rollouts for the others
+    traced = config.oracle_allocation() if hasattr(config, "oracle_allocation") else allocation
+    sampled = config.teacher_allocation() if hasattr(config, "teacher_allocation") else allocation
+    generated = sum(traced.values())
     inputs = getattr(config, "inputs", ())
     phases: dict[str, int | None] = {"samples generated": generated or None}
     if inputs:
         phases["real-data items prepared"] = None
     if getattr(config, "uses_teacher", False):
         k = config.teacher.samples_per_item
-        phases["teacher trajectories"] = None if inputs else generated * k or None
+        phases["teacher trajectories"] = None if inputs else sum(sampled.values()) * k or None
     return phases
 
 

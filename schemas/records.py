@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from schemas.oracle import Grounding, OracleFacts, grounding_from_dict, oracle_from_dict
+
 SCHEMA_VERSION = 1
 
 QuestionType = Literal["multiple choice", "numerical", "free-form"]
@@ -34,7 +36,8 @@ class QAItem:
     """One spatial question about one or more input images.
 
     `images` are references (paths relative to a dataset root, or content-addressed keys of
-    images carried beside the record); their order defines input indices 1..N.
+    images carried beside the record); their order defines input indices 1..N. A generated
+    question sent to a model may carry its `oracle` facts (schemas/oracle.py) for grounding.
     """
 
     id: str
@@ -47,6 +50,7 @@ class QAItem:
     grid_size: int | None = None
     source: str = ""
     license: str = ""
+    oracle: OracleFacts | None = None  # left out of the JSON when None
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -155,6 +159,8 @@ class Trajectory:
     scores: dict[str, float] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+    # Step-level grounding against `item.oracle` (filters/grounding.py); left out when None.
+    grounding: Grounding | None = None
 
     @property
     def id(self) -> str:
@@ -196,11 +202,20 @@ class ErrorRecord:
 _OP_TYPES = {"Object Mapper": BoxOp, "Path Tracer": LineOp}
 
 
+# Optional fields written only when set, so records without them keep their exact bytes.
+_OMIT_WHEN_NONE = frozenset({"oracle", "grounding"})
+
+
+def _record_dict(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    return {k: v for k, v in pairs if not (v is None and k in _OMIT_WHEN_NONE)}
+
+
 def to_dict(record: Any) -> dict[str, Any]:
-    """A JSON-ready dict of any record in this module (tuples become lists)."""
+    """A JSON-ready dict of any record in this module (tuples become lists; `oracle` and
+    `grounding` left out when None)."""
     if not dataclasses.is_dataclass(record):
         raise TypeError(f"not a record: {type(record).__name__}")
-    return json.loads(json.dumps(dataclasses.asdict(record)))
+    return json.loads(json.dumps(dataclasses.asdict(record, dict_factory=_record_dict)))
 
 
 def to_json(record: Any) -> str:
@@ -233,7 +248,13 @@ def operation_from_dict(data: dict[str, Any], where: str = "operation") -> Opera
 
 
 def qa_item_from_dict(data: dict[str, Any]) -> QAItem:
-    return _build(QAItem, data, f"QAItem {data.get('id', '?')!r}")
+    data = dict(data)
+    where = f"QAItem {data.get('id', '?')!r}"
+    try:
+        oracle = oracle_from_dict(data.pop("oracle", None))
+    except (TypeError, ValueError, KeyError) as exc:
+        raise SchemaError(f"{where}: field 'oracle': {exc}") from exc
+    return dataclasses.replace(_build(QAItem, data, where), oracle=oracle)
 
 
 def trajectory_from_dict(data: dict[str, Any]) -> Trajectory:
@@ -254,6 +275,10 @@ def trajectory_from_dict(data: dict[str, Any]) -> Trajectory:
     rendered = tuple(_build(RenderedImage, r, where) for r in data.pop("rendered"))
     provenance = _build(Provenance, data.pop("provenance"), where)
     sizes = tuple(tuple(s) for s in data.pop("input_sizes"))
+    try:
+        grounding = grounding_from_dict(data.pop("grounding", None))
+    except (TypeError, ValueError, KeyError) as exc:
+        raise SchemaError(f"{where}: field 'grounding': {exc}") from exc
     return _build(
         Trajectory,
         {
@@ -263,6 +288,7 @@ def trajectory_from_dict(data: dict[str, Any]) -> Trajectory:
             "rendered": rendered,
             "provenance": provenance,
             "input_sizes": sizes,
+            "grounding": grounding,
         },
         where,
     )

@@ -17,6 +17,7 @@ filter and a reward never disagree on one string.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import sys
@@ -30,6 +31,7 @@ if __package__ in (None, ""):  # loaded by path: import the checkout this file b
 from drawing.environment import check_operations, operation_signature  # noqa: E402
 from drawing.parse import parse_to_turn  # noqa: E402
 from drawing.prompts import Prompts  # noqa: E402
+from filters.grounding import ground_operations  # noqa: E402
 from filters.scoring import (  # noqa: E402
     REFLECTION_KINDS,
     accuracy,
@@ -38,6 +40,7 @@ from filters.scoring import (  # noqa: E402
     format_score,
     rl_reward,
 )
+from schemas.oracle import OracleFacts, oracle_from_dict  # noqa: E402
 from schemas.records import Trajectory, Turn  # noqa: E402
 
 IM_START, IM_END, END_OF_TEXT = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
@@ -189,6 +192,8 @@ def compute_score(
     data_type: str = "",
     variant: str = "acc_gated",
     prompts_dir: str | None = None,
+    oracle: OracleFacts | dict | str | None = None,
+    grounding_weight: float = 0.0,
 ) -> dict[str, float]:
     """Score one decoded trajectory in any of the forms above (the call signature of ViLaSR's
     reward manager; `data_type` is accepted for it and not used).
@@ -199,6 +204,12 @@ def compute_score(
     `<answer>` in the final turn scores accuracy 0; a ground truth `<answer>B</answer>` is `B`.
     `prompts_dir` (default: the DRAWREASON_PROMPTS_DIR environment variable, else our default
     templates) is the prompt set whose image lines tell the image sizes.
+
+    With `oracle` (a generated question's oracle facts: the record, its JSON dict or JSON
+    text, as `QAItem.oracle` writes it) the result also has `grounding`, the share of drawing
+    operations grounded in the oracle (filters/grounding.py); `grounding_weight` > 0 adds
+    `grounding_weight * grounding` to `overall` as a dense term, ungated by accuracy (default
+    0: off, `overall` unchanged).
     """
     if prompts_dir is None:
         prompts_dir = os.environ.get(PROMPTS_ENV, "")
@@ -217,6 +228,15 @@ def compute_score(
     }
     for kind in REFLECTION_KINDS:
         scores[f"reflection_{kind}"] = float(sum(r.kind == kind for r in reflections))
+    if grounding_weight < 0:
+        raise ValueError(f"grounding_weight must be >= 0, got {grounding_weight}")
+    if oracle is not None:
+        if isinstance(oracle, str):
+            oracle = json.loads(oracle)
+        facts = oracle_from_dict(oracle) if isinstance(oracle, dict) else oracle
+        found = ground_operations(turns, replayed.num_inputs, replayed.parents, facts)
+        scores["grounding"] = found.score
+        scores["overall"] += grounding_weight * found.score
     return scores
 
 
