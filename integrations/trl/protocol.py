@@ -83,6 +83,7 @@ def use_protocol(processor: Any) -> Any:
     tokenizer.chat_template = PROTOCOL_TEMPLATE
     tokenizer.parse_response = types.MethodType(_parse_response, tokenizer)
     # TRL calls parse_response only when a response template is declared; ours is the parser
-    # above, so the marker names it.
+    # above, so the marker names it. A processor saved with it (TRL checkpoints) keeps the
+    # marker but not the bound parser: call use_protocol again after loading one.
     tokenizer.response_template = {"parser": "drawreason"}
     return processor
