@@ -1,6 +1,6 @@
 """The drawing environment as a trainer sees it: one assistant turn in, images and text out.
 
-Trainer adapters (integrations.verl; others would be alike) differ only in how a tool call
+Trainer adapters (integrations.verl, integrations.trl) differ only in how a tool call
 reaches us and how the answer goes back; everything that decides what a turn does is the project's
 `drawing.environment.DrawingEnv` (parser, per-image state, renderer, budgets, terminations,
 image numbering) and `drawing.prompts.Prompts` (the environment's wording). Nothing here

@@ -7,6 +7,11 @@
 #             SKIP_VLLM=1 skips building it and those tests
 #   .venv-verl  verl 0.9.1 on CPU, for tests_integrations/verl (the drawing tool, parser and
 #             loader against the real verl); SKIP_VERL=1 skips building it and those tests
+#   .venv-trl  TRL 1.16.0 on CPU, for tests_integrations/trl (the drawing environment behind
+#             GRPOTrainer(environment_factory=...), a few GRPO steps with the tiny model);
+#             SKIP_TRL=1 skips building it and those tests
+#   one definition  tests_integrations/test_one_definition.py, in .venv, runs the same scripted
+#             replies through every entry point (verl and TRL ones in their venvs)
 #   package   ruff, the wheel built and installed into a clean venv, the main job run with the
 #             installed `drawreason` command (scripts/check_package.sh; SKIP_PACKAGE=1 skips)
 #   chromium  headless, from Debian, for the report's browser test (SKIP_BROWSER=1 skips
@@ -36,6 +41,9 @@ fi
 if [ "${SKIP_VERL:-0}" != "1" ]; then
   bash scripts/setup_verl.sh
 fi
+if [ "${SKIP_TRL:-0}" != "1" ]; then
+  bash scripts/setup_trl.sh
+fi
 if [ "${SKIP_PACKAGE:-0}" != "1" ]; then
   bash scripts/check_package.sh
 fi
@@ -48,3 +56,12 @@ if [ "${SKIP_VERL:-0}" != "1" ]; then
   # The drawing environment as a verl tool, against verl itself, in its own venv.
   PYTHONPATH="$PWD" .venv-verl/bin/python -m pytest tests_integrations/verl
 fi
+if [ "${SKIP_TRL:-0}" != "1" ]; then
+  # The drawing environment behind TRL's GRPOTrainer, against TRL itself, in its own venv.
+  PYTHONPATH="$PWD" .venv-trl/bin/python -m pytest tests_integrations/trl
+fi
+# One definition: every entry point of the environment gives the same images, text and reward
+# (the verl / TRL entry points run in their venvs; strict when both were built here).
+strict=0
+[ "${SKIP_VERL:-0}" != "1" ] && [ "${SKIP_TRL:-0}" != "1" ] && strict=1
+DRAWREASON_ONE_DEFINITION_STRICT=$strict .venv/bin/python -m pytest tests_integrations/test_one_definition.py

@@ -51,7 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         p = sub.add_parser(name, help=f"{name.upper()} training (see trainer/{name}.py)")
         _add_config_flags(p, config_class)
         p.add_argument("--overwrite", action="store_true", help="restart a run in --output")
-    h = sub.add_parser("handoff", help="write LLaMA-Factory / EasyR1 configs for a run dir")
+    h = sub.add_parser(
+        "handoff", help="write LLaMA-Factory / EasyR1 configs and verl / TRL commands for a run dir"
+    )
     h.add_argument("--data", required=True, help="run directory")
     h.add_argument("--output", required=True, help="where to write the YAML files")
     h.add_argument("--model", default="Qwen/Qwen2.5-VL-7B-Instruct")

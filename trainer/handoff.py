@@ -13,7 +13,9 @@
 
 Multi-turn RL with the drawing environment inside EasyR1 needs a multi-turn rollout worker (as
 in the ViLaSR fork); stock EasyR1 rolls out a single turn. `python -m trainer grpo` runs the
-multi-turn loop here.
+multi-turn loop here; at scale, a run with verl rows (`rl_format: verl`, `verl/*.parquet`) also
+gets `stage3_grpo_verl.sh` and `stage3_grpo_trl.sh` (trainer/handoff_rl.py), the multi-turn
+commands of verl and TRL with the version each was tested against.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 import yaml
 
 from schemas.sharegpt import CUTOFF_LEN, IMAGE_MAX_PIXELS
+from trainer.handoff_rl import trl_command, verl_command
 
 TRAINER_DIR = Path(__file__).resolve().parent
 REWARD_FILE = TRAINER_DIR / "easyr1_reward.py"
@@ -266,7 +269,8 @@ def write_handoff(
     reflective_run_dir: str | Path | None = None,
     saves_dir: str | Path | None = None,
 ) -> dict[str, str]:
-    """Write stage1/stage2 LLaMA-Factory YAMLs and the stage3 EasyR1 YAML; returns their paths.
+    """Write stage1/stage2 LLaMA-Factory YAMLs, the stage3 EasyR1 YAML and, for verl rows, the
+    stage3 verl and TRL scripts; returns their paths.
 
     `run_dir` holds the cold-start (and usually RL) data; `reflective_run_dir` the reflective
     SFT data if it is another run directory. Stage 2 starts from stage 1's output, stage 3 from
@@ -313,6 +317,15 @@ def write_handoff(
         path = out / "stage3_grpo_easyr1.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         written["stage3"] = str(path)
+    verl_rows = sorted((run / "verl").glob("*.parquet"))
+    if verl_rows:  # rl_format: verl rows serve both multi-turn trainers
+        start = str(stage2_out) if reflective else (str(stage1_out) if cold else model)
+        files = [str(f) for f in verl_rows]
+        for name, command in (("verl", verl_command), ("trl", trl_command)):
+            path = out / f"stage3_grpo_{name}.sh"
+            path.write_text(command(start, files, str(saves / f"stage3_grpo_{name}")))
+            path.chmod(0o755)
+            written[f"stage3_{name}"] = str(path)
     if not written:
         raise FileNotFoundError(f"{run}: no SFT (dataset_info.json) or RL (rl/) data to hand off")
     return written

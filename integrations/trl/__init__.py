@@ -1,0 +1,1 @@
+"""The drawing environment behind TRL's GRPOTrainer(environment_factory=...)."""

@@ -1,0 +1,23 @@
+"""The hand-off verl command's overrides against verl 0.9.1's own trainer config (.venv-verl)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import verl
+from omegaconf import OmegaConf
+
+from trainer.handoff_rl import verl_overrides
+
+
+def test_overrides_name_keys_of_verls_ppo_trainer_config():
+    config = OmegaConf.load(
+        Path(verl.__file__).parent / "trainer" / "config" / "_generated_ppo_trainer.yaml"
+    )
+    OmegaConf.set_struct(config, True)  # an unknown key raises, as in verl's Hydra run
+    overrides = verl_overrides("Qwen/Qwen2.5-VL-7B-Instruct", ["a.parquet", "b.parquet"], "out")
+    merged = OmegaConf.merge(config, OmegaConf.from_dotlist(overrides))
+    assert merged.actor_rollout_ref.rollout.n == 8
+    assert merged.actor_rollout_ref.rollout.multi_turn.format == "drawreason"
+    assert list(merged.data.train_files) == ["a.parquet", "b.parquet"]
+    assert merged.actor_rollout_ref.actor.use_kl_loss is False
