@@ -3,6 +3,8 @@
 import asyncio
 import io
 import re
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -286,22 +288,35 @@ def test_lockstep_baseline_gives_the_same_records():
 
 
 def test_trajectories_advance_independently_of_a_slow_one():
-    table = {"QSLOW": [ANSWER], "QFAST": [_box(1, f"f{t}", (t, t, 9 + t, 9)) for t in range(4)]
-             + [ANSWER]}  # fmt: skip
-
-    def latency(messages):
-        return 0.6 if "QSLOW" in first_user_text(messages) else 0.02
-
+    """The slow reply is held until the fast trajectory has sent its last request (or a
+    deadline passes): independently advancing trajectories release it, lock-step ones cannot
+    get past the first round while it is held. Ordering, not timing, decides the test."""
+    fast_turns = 4
+    fast_script = [_box(1, f"f{t}", (t, t, 9 + t, 9)) for t in range(fast_turns)] + [ANSWER]
+    table = {"QSLOW": [ANSWER], "QFAST": fast_script}
     jobs = [_job("QSLOW"), _job("QFAST")]
-    finished = {}
-    for mode in ("independent", "lockstep"):
+    for mode, deadline_s in (("independent", 60.0), ("lockstep", 1.0)):
+        fast_done = threading.Event()
+        released: list[float] = []  # when the slow reply was let go (the server's clock)
+
+        def latency(messages, fast_done=fast_done, released=released, deadline_s=deadline_s):
+            if "QSLOW" in first_user_text(messages):
+                fast_done.wait(deadline_s)
+                released.append(time.monotonic())
+                return 0.0
+            if sum(m["role"] == "assistant" for m in messages) == fast_turns:
+                fast_done.set()  # the fast trajectory's last request has arrived
+            return 0.0
+
         with ScriptedServer(_by_question(table), latency_s=latency) as server:
-            _run(server, jobs, lockstep=mode == "lockstep")
-        fast = [r.at for r in server.requests if "QFAST" in first_user_text(r.body["messages"])]
-        slow_start = server.requests[0].at
-        finished[mode] = fast[-1] - slow_start
-    # independent: the fast trajectory's 5 turns all happen while the slow turn runs
-    assert finished["independent"] < 0.5 < finished["lockstep"]
+            records, _ = _run(server, jobs, lockstep=mode == "lockstep")
+        assert [r.termination for r in records] == ["answered", "answered"]
+        fast = [r for r in server.requests if "QFAST" in first_user_text(r.body["messages"])]
+        assert len(fast) == fast_turns + 1
+        if mode == "independent":  # every fast turn went out while the slow reply was held
+            assert fast_done.is_set()
+        else:  # the slow reply was released by the deadline, the fast one stuck in round one
+            assert sum(r.at <= released[0] for r in fast) == 1
 
 
 # --- crash and resume --------------------------------------------------------------------------
