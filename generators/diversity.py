@@ -165,17 +165,25 @@ class Balance:
         family without offered values (counts), against uniform over the values seen."""
         obs = self.observed[family]
         n = sum(obs.values())
+        exp = self.expected_counts(family)
+        return max(abs(obs.get(k, 0) - exp[k]) / n for k in exp) if n else 0.0
+
+    def expected_counts(self, family: str) -> dict[str, float]:
+        """Uniform expectation: over the offered values, else over the values seen."""
+        obs = self.observed[family]
+        n = sum(obs.values())
         exp = self.expected.get(family) or Counter({v: n / len(obs) for v in obs})
-        keys = set(obs) | set(exp)
-        return max(abs(obs.get(k, 0) - exp.get(k, 0)) / n for k in keys) if n else 0.0
+        return {k: exp.get(k, 0.0) for k in sorted(set(obs) | set(exp))}
 
     def summary(self) -> dict[str, Any]:
+        """{family: {n, values, expected, max_deviation}} (JSON-native, sorted)."""
         out = {}
         for family in sorted(self.observed):
             obs = self.observed[family]
             out[family] = {
                 "n": sum(obs.values()),
                 "values": dict(sorted(obs.items())),
+                "expected": {k: round(v, 2) for k, v in self.expected_counts(family).items()},
                 "max_deviation": round(self.deviation(family), 4),
             }
         return out
@@ -190,3 +198,48 @@ def add_answer(balance: Balance, meta: dict[str, Any], item: Any) -> bool:
     offered = answer_values(item.question_type, item.options)
     balance.add(family, str(item.answer), offered)
     return True
+
+
+# --- whole-run figures (metrics.json) ---------------------------------------------------------
+
+
+@dataclass
+class TraceStats:
+    """Per subset: sentence patterns of every assistant turn, and answer values per family.
+    Mergeable (order-free), so a Beam combine gives the same figures on any worker count."""
+
+    patterns: dict[str, Counter] = field(default_factory=dict)
+    turns: Counter = field(default_factory=Counter)
+    balance: dict[str, Balance] = field(default_factory=dict)
+
+    def add(self, subset: str, replies: Sequence[str], meta: dict[str, Any], item: Any) -> None:
+        """Count one trajectory's assistant replies and its question's answer."""
+        pats = self.patterns.setdefault(subset, Counter())
+        for reply in replies:
+            self.turns[subset] += 1
+            pats.update(pattern(s) for s in sentences(parse_turn(reply).think))
+        add_answer(self.balance.setdefault(subset, Balance()), meta, item)
+
+    def merge(self, other: TraceStats) -> TraceStats:
+        for subset, pats in other.patterns.items():
+            self.patterns.setdefault(subset, Counter()).update(pats)
+        self.turns.update(other.turns)
+        for subset, bal in other.balance.items():
+            mine = self.balance.setdefault(subset, Balance())
+            for family, obs in bal.observed.items():
+                mine.observed.setdefault(family, Counter()).update(obs)
+            for family, exp in bal.expected.items():
+                mine.expected.setdefault(family, Counter()).update(exp)
+        return self
+
+    def summary(self, k: int = 10) -> dict[str, Any]:
+        """{subset: {"diversity": {...}, "answer_balance": {family: {...}}}}."""
+        out: dict[str, Any] = {}
+        for subset in sorted(self.patterns):
+            d = Diversity(turns=self.turns[subset], patterns=self.patterns[subset])
+            entry: dict[str, Any] = {"diversity": d.summary(k)}
+            balance = self.balance.get(subset)
+            if balance is not None and balance.observed:
+                entry["answer_balance"] = balance.summary()
+            out[subset] = entry
+        return out

@@ -57,6 +57,25 @@ def _base(box: tuple[float, ...]) -> tuple[int, int]:
     return (round((box[0] + box[2]) / 2), round(box[3]))
 
 
+def _bases_in_sight(
+    named: Sequence[SceneObject],
+    boxes: dict[str, tuple[float, ...]],
+    objects: Sequence[SceneObject],
+    camera: Camera,
+) -> None:
+    """NoQuestion when a line would end where a named object stands but a nearer object covers
+    that point (the line would seem to end on the nearer one)."""
+    eye = np.array(camera.eye)
+    dist = {o.name: float(np.linalg.norm(np.array(o.center) - eye)) for o in objects}
+    found = {o.name: b for o in objects if (b := box_2d(o, camera)) is not None}
+    for obj in named:
+        u, v = _base(boxes[obj.name])
+        for name, b in found.items():
+            if name != obj.name and dist[name] < dist[obj.name]:
+                if b[0] + 3 < u < b[2] - 3 and b[1] + 3 < v < b[3] - 3:
+                    raise NoQuestion(f"where the {obj.name} stands is hidden by the {name}")
+
+
 def _box_turn(
     text: str, ops: Sequence[BoxOp], objects: Sequence[SceneObject], camera: Camera
 ) -> str:
@@ -103,7 +122,10 @@ def _line_notice(
     rng: np.random.Generator, label: str, wrong: str | None, target: str
 ) -> Callable[[int, int], str]:
     """The notice of a line ending on `wrong` (or pointing the wrong way for None)."""
-    pool = P.NOTICE_LINE_SIDE if wrong is None else P.NOTICE_LINE_END
+    if wrong is None:
+        pool = P.NOTICE_LINE_SIDE
+    else:
+        pool = P.NOTICE_LINE_ON if label.endswith(" height") else P.NOTICE_LINE_END
     seen, fix = rng.integers(len(pool)), rng.integers(len(P.REDRAW))
 
     def notice(img: int, before: int) -> str:

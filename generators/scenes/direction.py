@@ -17,6 +17,7 @@ from generators.scenes.common import (
     NoQuestion,
     Question,
     _base,
+    _bases_in_sight,
     _box_notice,
     _boxes,
     _jittered,
@@ -75,16 +76,18 @@ def direction_question(
     rng: np.random.Generator,
     jitter: int,
     reflective: bool,
+    want: float = 0.0,
 ) -> Question:
     """Standing at A facing B, in which quadrant is C: box the three, draw the facing line and
-    the line to C, read off the turn as drawn. The quadrant is drawn first (uniform), so the
-    answers are balanced. A reflective trace boxes one of the three on another object, or draws
+    the line to C, read off the turn as drawn. The quadrant asked for is DIRECTIONS[want * 4]
+    (`want` in [0, 1), drawn once per sample), so the answers are balanced. A reflective trace
+    boxes one of the three on another object, or draws
     the line to C mirrored, then fixes it."""
     boxes = _boxes(objects, camera)
     visible = [o for o in objects if o.name in boxes]
     if len(visible) < 3:
         raise NoQuestion("fewer than three visible objects")
-    want = DIRECTIONS[int(rng.integers(len(DIRECTIONS)))]
+    want = DIRECTIONS[int(want * len(DIRECTIONS))]
     order = [visible[int(i)] for i in rng.permutation(len(visible))]
     found = None
     for anchor in order:
@@ -115,6 +118,7 @@ def direction_question(
     anchor, facing, other, angle, drawn = found
     named = [anchor, facing, other]
     _named_clearly(named, objects)
+    _bases_in_sight(named, boxes, objects, camera)
     size = camera.size
     ops = legible(
         [BoxOp(0, _jittered(boxes[o.name], rng, jitter, size), o.name) for o in named],

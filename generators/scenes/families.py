@@ -15,6 +15,7 @@ from generators.scenes.common import (
     NoQuestion,
     Question,
     _base,
+    _bases_in_sight,
     _box_notice,
     _box_turn,
     _boxes,
@@ -67,6 +68,7 @@ def size_question(
         raise NoQuestion("no two visible objects at a similar distance")
     ref, target = pairs[int(rng.integers(len(pairs)))]
     _named_clearly([ref, target], objects)
+    _bases_in_sight([ref, target], boxes, objects, camera)
     size = camera.size
     named = {ref.name: ref, target.name: target}
     ops = legible(
@@ -149,17 +151,18 @@ def closest_question(
     rng: np.random.Generator,
     jitter: int,
     reflective: bool,
+    want: float = 0.0,
 ) -> Question:
     """Which object is closest to an anchor: lines on the floor from the anchor to each option.
     Asked only when the drawing decides it: the nearest on the floor is also clearly the shortest
-    line in the image, and no line hides under a longer one. The correct option's letter is drawn
-    first (uniform), so letters are balanced. A reflective trace boxes an object on another
-    one, or ends a line on another object, then fixes it."""
+    line in the image, and no line hides under a longer one. The correct option goes to letter
+    `want * 3` (`want` in [0, 1), drawn once per sample), so letters are balanced. A reflective
+    trace boxes an object on another one, or ends a line on another object, then fixes it."""
     boxes = _boxes(objects, camera)
     visible = [o for o in objects if o.name in boxes]
     if len(visible) < 4:
         raise NoQuestion("fewer than four visible objects")
-    want = int(rng.integers(3))
+    slot = int(want * 3)
     order = rng.permutation(len(visible))
     anchor = visible[int(order[0])]
     candidates = [visible[int(i)] for i in order[1:4]]
@@ -175,9 +178,10 @@ def closest_question(
     if hidden_lines(start, [_base(boxes[o.name]) for o in candidates]):
         raise NoQuestion("a line would lie under a longer one")
     _named_clearly([anchor, *candidates], objects)
+    _bases_in_sight([anchor, *candidates], boxes, objects, camera)
     correct = real[0]
     rest = [o for o in candidates if o is not correct]
-    candidates = rest[:want] + [correct] + rest[want:]
+    candidates = rest[:slot] + [correct] + rest[slot:]
     size = camera.size
     named = [anchor, *candidates]
     ops = legible(
@@ -194,20 +198,23 @@ def closest_question(
             tuple(say(rng, P.CLOSEST_LINE_ONE, anchor=anchor.name, a=o.name) for o in candidates),
         ),
     ]
+    # A box may go on any other visible object; a line only on one outside the question (one
+    # ending on another candidate would lie on that candidate's own line).
     far = [o for o in visible if o not in named]
-    kind = _mistake(rng, reflective, ("box", "line") if far else ())
+    kind = _mistake(rng, reflective, ("box", "line") if far else ("box",))
     mistake = None
-    if kind is not None:
+    if kind == "box":
+        k = int(rng.integers(len(ops)))
+        spare = [o for o in visible if o.name != ops[k].label]
+        wrong = spare[int(rng.integers(len(spare)))]
+        bad = _wrong_box(ops[k], _jittered(boxes[wrong.name], rng, jitter, size))
+        mistake = Mistake(0, k, bad, _box_notice(rng, ops[k].label, wrong.name))
+    elif kind == "line":
         wrong = far[int(rng.integers(len(far)))]
-        if kind == "box":
-            k = int(rng.integers(len(ops)))
-            bad = _wrong_box(ops[k], _jittered(boxes[wrong.name], rng, jitter, size))
-            mistake = Mistake(0, k, bad, _box_notice(rng, ops[k].label, wrong.name))
-        else:
-            k = int(rng.integers(3))
-            bad = LineOp(0, start, _base(boxes[wrong.name]), lines[k].label)
-            notice = _line_notice(rng, lines[k].label, wrong.name, candidates[k].name)
-            mistake = Mistake(1, k, bad, notice)
+        k = int(rng.integers(3))
+        bad = LineOp(0, start, _base(boxes[wrong.name]), lines[k].label)
+        notice = _line_notice(rng, lines[k].label, wrong.name, candidates[k].name)
+        mistake = Mistake(1, k, bad, notice)
     split = split_choices(rng, 2, mistake.phase if mistake else None)
     replies, _ = lay_out(phases, split, mistake, objects, camera)
     letter = LETTERS[candidates.index(correct)]
@@ -275,7 +282,8 @@ def count_question(
             continue
         for o in here:
             seen_in.setdefault(o.name, []).append(k)
-        text = say(rng, P.COUNT_FRAME, k=k, names=names([o.name for o in here]))
+        pool = P.COUNT_FRAME if len(here) > 1 else P.COUNT_FRAME_ONE
+        text = say(rng, pool, k=k, names=names([o.name for o in here]))
         if skipped and skipped[-1] == k - 1:
             text += " " + say(rng, P.COUNT_NONE, k=k - 1, color=color)
         ops = [BoxOp(k, _jittered(boxes[o.name], rng, jitter, cam.size), o.name) for o in here]

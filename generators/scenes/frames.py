@@ -40,6 +40,7 @@ def view_left_of_question(
     rng: np.random.Generator,
     jitter: int,
     reflective: bool,
+    want: float = 0.0,
 ) -> Question:
     """In which of several views is X to the left of Y (box centres, image left): box both in
     every view under one label per object (tracking), then answer. Only pairs clearly left or
@@ -56,10 +57,10 @@ def view_left_of_question(
         left = [k for k, g in enumerate(gaps) if g > 0]
         if len(left) == 1:
             pairs.append((x, y, left[0]))
-    want = int(rng.integers(len(cameras)))
-    pairs = [p for p in pairs if p[2] == want]
+    view = int(want * len(cameras))  # balanced answers: `want` is drawn once per sample
+    pairs = [p for p in pairs if p[2] == view]
     if not pairs:
-        raise NoQuestion(f"no pair of objects left of each other in view {want + 1} alone")
+        raise NoQuestion(f"no pair of objects left of each other in view {view + 1} alone")
     x, y, correct = pairs[int(rng.integers(len(pairs)))]
     _named_clearly([x, y], objects)
     size = cameras[0].size
@@ -137,6 +138,7 @@ def appearance_order_question(
     cameras: Sequence[Camera],
     rng: np.random.Generator,
     jitter: int,
+    want: float = 0.0,
 ) -> Question:
     """In which order do 3-4 objects first appear in the frames of a moving camera: box each in
     the frame where it first appears, then answer. An object "appears" in the first frame where
@@ -169,9 +171,11 @@ def appearance_order_question(
     perms = [p for p in itertools.permutations(chosen) if list(p) != chosen]
     picks = rng.choice(len(perms), size=3, replace=False)
     options_lists = [chosen] + [list(perms[int(i)]) for i in picks]
-    order = rng.permutation(4)
-    options = tuple(_ordering(options_lists[int(i)]) for i in order)
-    letter = OPTION_LETTERS[int(np.flatnonzero(order == 0)[0])]
+    # The correct order goes to letter `want * 4` (balanced), the wrong ones around it shuffled.
+    wrong = [options_lists[int(i)] for i in 1 + rng.permutation(3)]
+    slot = int(want * 4)
+    options = tuple(_ordering(o) for o in [*wrong[:slot], chosen, *wrong[slot:]])
+    letter = OPTION_LETTERS[slot]
     size = cameras[0].size
     replies = []
     for name, k in zip(chosen, frames, strict=True):

@@ -105,6 +105,12 @@ COUNT_FRAME: tuple[str, ...] = (
     "I box {names} in frame {k}, labelling each object the same way wherever it appears.",
     "In frame {k}: {names}. Each gets a box with its name, so repeats are easy to spot.",
 )
+COUNT_FRAME_ONE: tuple[str, ...] = (
+    "In frame {k} I see {names}; I box it under its own label, the same in every frame.",
+    "Frame {k} shows {names}. I box it, with the label it keeps across frames.",
+    "I box {names} in frame {k}, labelled the same way wherever it appears.",
+    "In frame {k}: {names}. It gets a box with its name, so a repeat is easy to spot.",
+)
 COUNT_NONE: tuple[str, ...] = (
     "Frame {k} showed no {color} object.",
     "There was no {color} object in frame {k}.",
@@ -121,7 +127,7 @@ VIEW_BOX: tuple[str, ...] = (
     "In view {k} I box {names}.",
     "View {k}: I box {names}.",
     "I find {names} in view {k} and box them.",
-    "Next, view {k}; I put a box on {names}.",
+    "Now view {k}; I put a box on {names}.",
 )
 VIEW_SAME_LABELS: tuple[str, ...] = (
     " with the same labels, so each object keeps its label across views",
@@ -165,13 +171,22 @@ NOTICE_BOX: tuple[str, ...] = (
 )
 NOTICE_LINE_END: tuple[str, ...] = (
     "In image {img} the line labelled {label} ends on the {wrong}, not on the {target}.",
-    "Image {img} shows the {label} line running to the {wrong} instead of the {target}.",
-    "Looking at image {img}, the {label} line stops at the {wrong}; it should reach the {target}.",
+    "Image {img} shows the line labelled {label} running to the {wrong} instead of the {target}.",
+    "Looking at image {img}, the line labelled {label} stops at the {wrong}; it should reach "
+    "the {target}.",
+)
+NOTICE_LINE_ON: tuple[str, ...] = (
+    "In image {img} the line labelled {label} stands on the {wrong}, not on the {target}.",
+    "Image {img} shows the line labelled {label} drawn up the {wrong} instead of the {target}.",
+    "Looking at image {img}, the line labelled {label} measures the {wrong}; it belongs on the "
+    "{target}.",
 )
 NOTICE_LINE_SIDE: tuple[str, ...] = (
     "In image {img} the line labelled {label} misses the {target}; it points the wrong way.",
-    "Image {img} shows the {label} line heading away from the {target}, to the other side.",
-    "Looking at image {img}, the {label} line does not reach the {target}: it is mirrored.",
+    "Image {img} shows the line labelled {label} heading away from the {target}, to the other "
+    "side.",
+    "Looking at image {img}, the line labelled {label} does not reach the {target}: it is "
+    "mirrored.",
 )
 REDRAW: tuple[str, ...] = (
     "I redraw on image {before}, before the mistake.",

@@ -24,7 +24,7 @@ from generators.scenes.world import (
 
 MAX_ATTEMPTS = 40
 # Families whose scenes are rarer get more (cheap: nothing is rendered until a question fits).
-ATTEMPTS = {"distance": 250, "appearance_order": 120}
+ATTEMPTS = {"distance": 250, "appearance_order": 120, "direction": 120, "view_left_of": 120}
 NO_REFLECTIVE_VARIANT = ("count", "appearance_order")
 
 
@@ -35,9 +35,10 @@ def _pick(rng: np.random.Generator, weighted: tuple[tuple[str, float], ...]) -> 
 
 
 def _cameras(
-    family: str, rng: np.random.Generator, config: SceneConfig
+    family: str, rng: np.random.Generator, config: SceneConfig, views: int
 ) -> tuple[list[float], list[float], list[Camera]]:
-    """(orbit angles, sideways offsets, cameras) of the views a family asks about."""
+    """(orbit angles, sideways offsets, cameras) of the views a family asks about; `views` is
+    the number of views of `view_left_of` (drawn once per sample: the answer's range)."""
     start = float(rng.uniform(0, 360))
     if family == "count":
         n_views = int(rng.integers(config.min_views, config.max_views + 1))
@@ -46,7 +47,7 @@ def _cameras(
     elif family == "view_left_of":
         # 2-4 views far apart around the scene, so left and right swap between some of them
         # (with more views, left in exactly one of them is rare).
-        n_views = int(rng.integers(min(config.min_views, 4), min(config.max_views, 4) + 1))
+        n_views = views
         step = float(rng.uniform(60, max(60.0, 300 / (n_views - 1))))
         angles = [start + k * step for k in range(n_views)]
     elif family == "appearance_order":
@@ -81,6 +82,10 @@ class SceneQuestion:
 COUNT_VALUES = (1, 2, 3)  # count answers are drawn uniformly from these (answer balance)
 
 
+def count_value(want: float) -> int:
+    return COUNT_VALUES[int(want * len(COUNT_VALUES))]
+
+
 def _ask(
     family: str,
     objects: list[SceneObject],
@@ -88,24 +93,24 @@ def _ask(
     rng: np.random.Generator,
     config: SceneConfig,
     reflective: bool,
-    want: int,
+    want: float,
 ) -> Question:
     jitter = config.jitter_px
     if family == "size":
         return size_question(objects, cameras[0], rng, jitter, reflective)
     if family == "closest":
-        return closest_question(objects, cameras[0], rng, jitter, reflective)
+        return closest_question(objects, cameras[0], rng, jitter, reflective, want)
     if family == "direction":
-        return direction_question(objects, cameras[0], rng, jitter, reflective)
+        return direction_question(objects, cameras[0], rng, jitter, reflective, want)
     if family == "distance":
         return distance_question(objects, cameras[0], rng, jitter, reflective)
     if family == "view_left_of":
         # The reflective variant spends two extra calls on view 1 (a box per turn, the fix).
         fits = len(cameras) + 3 <= config.max_calls
-        return view_left_of_question(objects, cameras, rng, jitter, reflective and fits)
+        return view_left_of_question(objects, cameras, rng, jitter, reflective and fits, want)
     if family == "appearance_order":
-        return appearance_order_question(objects, cameras, rng, jitter)
-    return count_question(objects, cameras, rng, jitter, want)
+        return appearance_order_question(objects, cameras, rng, jitter, want)
+    return count_question(objects, cameras, rng, jitter, count_value(want))
 
 
 def draw_scene_question(
@@ -120,12 +125,16 @@ def draw_scene_question(
     reflective = bool(rng.random() < config.reflective_share) and (
         family not in NO_REFLECTIVE_VARIANT
     )
-    want = COUNT_VALUES[int(rng.integers(len(COUNT_VALUES)))] if family == "count" else 0
+    # Where the answer falls (a letter, a direction, a count), drawn once per sample and kept
+    # through every scene tried, so hard-to-find answers are not traded for easy ones.
+    want = float(rng.random())
+    same_color = count_value(want) if family == "count" else 0
+    views = int(rng.integers(min(config.min_views, 4), min(config.max_views, 4) + 1))
     attempts = ATTEMPTS.get(family, MAX_ATTEMPTS)
     for _ in range(attempts):
         count = int(rng.integers(config.min_objects, config.max_objects + 1))
-        objects = sample_objects(rng, count, same_color=want)
-        angles, offsets, cameras = _cameras(family, rng, config)
+        objects = sample_objects(rng, count, same_color=same_color)
+        angles, offsets, cameras = _cameras(family, rng, config, views)
         try:
             q = _ask(family, objects, cameras, rng, config, reflective, want)
         except NoQuestion:
