@@ -24,7 +24,13 @@ from generators.scenes.world import (
 
 MAX_ATTEMPTS = 40
 # Families whose scenes are rarer get more (cheap: nothing is rendered until a question fits).
-ATTEMPTS = {"distance": 250, "appearance_order": 120, "direction": 120, "view_left_of": 120}
+ATTEMPTS = {
+    "distance": 250,
+    "appearance_order": 120,
+    "direction": 120,
+    "closest": 120,
+    "view_left_of": 400,
+}
 NO_REFLECTIVE_VARIANT = ("count", "appearance_order")
 
 
