@@ -67,8 +67,10 @@ class WriteSummaryFn(beam.DoFn):
         self.sft = sft
         self.notes = dict(notes or {})
 
-    def process(self, counts: dict[str, int], inputs: dict[str, int]) -> Iterator[dict[str, Any]]:
-        metrics = {**build_metrics(self.stage, counts, inputs), **self.notes}
+    def process(
+        self, counts: dict[str, int], inputs: dict[str, int], extra: dict | None = None
+    ) -> Iterator[dict[str, Any]]:
+        metrics = {**build_metrics(self.stage, counts, inputs), **self.notes, **(extra or {})}
         write_json(join(self.root, "metrics.json"), metrics)
         if self.sft:
             entries = []
@@ -84,13 +86,21 @@ class WriteSummaryFn(beam.DoFn):
 class WriteMetrics(beam.PTransform):
     """(outcomes, subset name per expected outcome) -> the single-element PCollection of the
     metrics dict, written by WriteSummaryFn: inputs are counted from the stage's own input
-    collection, independently of the outcomes, so metrics.json can check that they agree."""
+    collection, independently of the outcomes, so metrics.json can check that they agree.
+    `extra`, a single-element PCollection of a dict (e.g. TraceStats), is merged in."""
 
     def __init__(
-        self, root: str, stage: str, shards: int = 1, sft: bool = True, notes: dict | None = None
+        self,
+        root: str,
+        stage: str,
+        shards: int = 1,
+        sft: bool = True,
+        notes: dict | None = None,
+        extra: beam.PCollection | None = None,
     ) -> None:
         super().__init__()
         self.summary = WriteSummaryFn(root, stage, shards, sft, notes)
+        self.extra = extra
 
     def expand(self, pcolls: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
         outcomes, expected = pcolls
@@ -99,8 +109,11 @@ class WriteMetrics(beam.PTransform):
             | "CountInputs" >> beam.combiners.Count.PerElement()
             | "InputDict" >> beam.combiners.ToDict()
         )
+        sides = [beam.pvalue.AsSingleton(inputs)]
+        if self.extra is not None:
+            sides.append(beam.pvalue.AsSingleton(self.extra))
         return (
             outcomes
             | "Count" >> beam.CombineGlobally(CountOutcomesFn())
-            | "WriteSummary" >> beam.ParDo(self.summary, beam.pvalue.AsSingleton(inputs))
+            | "WriteSummary" >> beam.ParDo(self.summary, *sides)
         )

@@ -32,6 +32,7 @@ from pipelines.outcomes import (
 )
 from pipelines.pool import QuestionPool, generator_configs
 from pipelines.real_data import SampleTrajectories
+from pipelines.trace_stats import TraceStats
 from schemas.records import Provenance
 from teachers.factory import TeacherConfig
 
@@ -282,10 +283,9 @@ def build_pipeline(
         samples.append(bundles)
         early += [rejected, errors, rollout_errors]
     expected_all = input_subsets | "AllInputs" >> beam.Flatten()
-    judged = (
-        samples
-        | "AllSamples" >> beam.Flatten()
-        | "Judge" >> beam.ParDo(JudgeSampleFn(config)).with_outputs(REJECTED, "images", main=KEPT)
+    pooled = samples | "AllSamples" >> beam.Flatten()
+    judged = pooled | "Judge" >> beam.ParDo(JudgeSampleFn(config)).with_outputs(
+        REJECTED, "images", main=KEPT
     )
     outcomes = (judged[KEPT], judged[REJECTED], *early) | "Outcomes" >> beam.Flatten()
     shards = config.shards_per_subset
@@ -297,5 +297,9 @@ def build_pipeline(
     _ = judged["images"] | "WriteImages" >> WriteImages(output)
     skipped = config.skipped_sources()
     return (outcomes, expected_all) | "Metrics" >> WriteMetrics(
-        output, STAGE, shards, notes={"skipped_sources": skipped} if skipped else {}
+        output,
+        STAGE,
+        shards,
+        notes={"skipped_sources": skipped} if skipped else {},
+        extra=pooled | "TraceStats" >> TraceStats(),
     )

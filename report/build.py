@@ -25,6 +25,7 @@ from pipelines.io import write_bytes
 from report.data import EVALUATED, KEPT, REJECTED, Scan, letter_report, scan_run
 from report.evaluation import evaluation_section
 from report.svg import bar_chart
+from report.traces import skewed_families, trace_figures
 
 STAGE = "report"
 REPORT_FILE = "report.html"
@@ -261,6 +262,7 @@ def plots(scan: Scan) -> list[str]:
             )
         )
     figs.append(_length_figure(scan, subsets))
+    figs += [_figure(*fig) for fig in trace_figures(metrics)]
     return figs
 
 
@@ -495,6 +497,8 @@ def run_report(
     )
     if skewed:
         summary += f"\n  WARNING: skewed multiple-choice answer letters in {', '.join(skewed)}"
+    if families := skewed_families(scan.metrics or {}):
+        summary += f"\n  WARNING: skewed answer values in {', '.join(families)}"
     if not scan.total:
         summary += "\n  WARNING: no sft/, rejected/ or rl/ records found (nor eval/)"
     return {

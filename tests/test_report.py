@@ -7,10 +7,12 @@ import json
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from generators.diversity import Balance, TraceStats
 from report import ReportConfig, run_report
 from report.browser import find_chromium
 from report.data import BottomK, chi_square_p, option_letters, scan_run
@@ -389,3 +391,25 @@ def test_report_in_headless_chromium(real_run, tmp_path):
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
     finally:
         driver.quit()
+
+
+def test_trace_figures_from_metrics_flag_a_skewed_family(tmp_path):
+    """metrics.json `traces` (generators/diversity.py) shown as a diversity table and one
+    answer-value chart per subset; a skewed family is flagged in the page and the summary."""
+    stats = TraceStats()
+    stats.turns["scenes"] = 40
+    stats.patterns["scenes"] = Counter({"I box the X.": 30, "Y.": 10})
+    balance = stats.balance.setdefault("scenes", Balance())
+    for i in range(60):
+        balance.add("direction", "A" if i < 45 else "ABCD"[i % 4], ["A", "B", "C", "D"])
+        balance.add("closest", "ABC"[i % 3], ["A", "B", "C"])
+    (tmp_path / "metrics.json").write_text(
+        json.dumps({"subsets": {}, **{"traces": stats.summary()}})
+    )
+    result = run_report(ReportConfig(), str(tmp_path))
+    assert "skewed answer values in scenes/direction" in result["summary"]
+    assert "closest" not in result["summary"]
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Trace diversity" in html and "Answer values per family · scenes" in html
+    assert "<td>scenes</td><td>40</td><td>40</td><td>2</td><td>50.0</td><td>100.0%</td>" in html
+    assert html.count("Skewed answers: direction (p = ") == 1

@@ -13,7 +13,9 @@ Fields: a, b, end, start, goal (cells as 'row 2, column 3'); toward ('upward',
 
 from __future__ import annotations
 
-import numpy as np
+from generators.phrasing import say
+
+__all__ = ["say"]
 
 # How the first segment leaves the start.
 FIRST_MOVE: tuple[str, ...] = (
@@ -141,9 +143,3 @@ ANSWER_TURNS: tuple[str, ...] = (
     "Every joint between two segments is one turn: {n} - 1 = {turns}.",
     "The route bends wherever one segment meets the next: {n} - 1 = {turns}.",
 )
-
-
-def say(rng: np.random.Generator, pool: tuple[str, ...], **fields: object) -> str:
-    """One template of `pool`, picked by `rng`, filled in and capitalized."""
-    text = pool[int(rng.integers(len(pool)))].format(**fields)
-    return text[:1].upper() + text[1:]

@@ -6,8 +6,23 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from drawing.format import format_answer_turn, format_tool_turn
-from generators.scenes.families import NoQuestion, Question, _boxes, _jittered
+from drawing.format import format_answer_turn
+from generators.phrasing import say
+from generators.scenes import phrasing as P
+from generators.scenes.common import (
+    NoQuestion,
+    Question,
+    _box_notice,
+    _boxes,
+    _jittered,
+    _line_notice,
+    _mistake,
+    _named_clearly,
+    _wrong_box,
+    box_phase,
+    legible,
+)
+from generators.scenes.trace import Mistake, Phase, lay_out, split_choices
 from generators.scenes.world import Camera, SceneObject, depth_of, distance_3d_cm
 from schemas.records import BoxOp, LineOp
 
@@ -89,51 +104,54 @@ def distance_question(
             break
     else:
         raise NoQuestion("no pair whose distance the reference measures within 4%")
-    ref_box = _jittered(boxes[ref.name], rng, jitter, size)
-    a_box = _jittered(boxes[a.name], rng, jitter, size)
-    b_box = _jittered(boxes[b.name], rng, jitter, size)
-    replies = [
-        format_tool_turn(
-            f"The reference is the {ref.name}, {ref.width:g} cm wide. I box it, the {a.name} and "
-            f"the {b.name}.",
-            [BoxOp(1, ref_box, ref.name), BoxOp(1, a_box, a.name), BoxOp(1, b_box, b.name)],
-        )
-    ]
-    ab_line = LineOp(2, ab_line.start_point_2d, ab_line.end_point_2d, ab_line.label)
-    ref_line = LineOp(2, ref_line.start_point_2d, ref_line.end_point_2d, ref_line.label)
-    trace = (
-        f"The {a.name}, the {b.name} and the {ref.name} are at about the same distance from the "
-        f"camera, so lengths across the view compare directly in pixels. I trace a line from the "
-        f"centre of the {a.name} to the centre of the {b.name}, and one across the {ref.name} "
-        f"along its {ref.width:g} cm width."
+    _named_clearly([ref, a, b], objects)
+    named = [ref, a, b]
+    ops = legible(
+        [BoxOp(0, _jittered(boxes[o.name], rng, jitter, size), o.name) for o in named],
+        objects,
+        camera,
     )
+    end = ab_line.end_point_2d
     others = [
         o
         for o in visible
         if o.name not in (a.name, b.name, ref.name)
-        and float(np.hypot(*np.subtract(_point(camera, o.center), ab_line.end_point_2d))) > 20
+        and float(np.hypot(*np.subtract(_point(camera, o.center), end))) > 20
     ]
-    reflective = reflective and bool(others)
-    if reflective:
+    w = f"{ref.width:g}"
+    who = {"a": a.name, "b": b.name, "ref": ref.name, "w": w}
+    phases = [
+        box_phase(rng, ops, say(rng, P.DISTANCE_ROLES, **who)),
+        Phase(
+            (ab_line, ref_line),
+            say(rng, P.DISTANCE_LINES, **who),
+            (say(rng, P.AB_ONE, **who), say(rng, P.REF_WIDTH_ONE, **who)),
+        ),
+    ]
+    kind = _mistake(rng, reflective, ("box", "line") if others else ())
+    mistake = None
+    if kind is not None:
         wrong = others[int(rng.integers(len(others)))]
-        wrong_line = LineOp(2, ab_line.start_point_2d, _point(camera, wrong.center), ab_line.label)
-        replies.append(format_tool_turn(trace, [wrong_line, ref_line]))
-        replies.append(
-            format_tool_turn(
-                f"The line labelled {ab_line.label} ends on the {wrong.name}, not on the "
-                f"{b.name}. I redraw it on image 3 from the centre of the {a.name} to the centre "
-                f"of the {b.name} (the old stroke stays in the picture; the new line is the "
-                "corrected one).",
-                [LineOp(3, ab_line.start_point_2d, ab_line.end_point_2d, ab_line.label)],
-            )
-        )
-    else:
-        replies.append(format_tool_turn(trace, [ab_line, ref_line]))
+        if kind == "box":
+            k = int(rng.integers(3))
+            bad = _wrong_box(ops[k], _jittered(boxes[wrong.name], rng, jitter, size))
+            mistake = Mistake(0, k, bad, _box_notice(rng, ops[k].label, wrong.name))
+        else:
+            bad = LineOp(0, ab_line.start_point_2d, _point(camera, wrong.center), ab_line.label)
+            mistake = Mistake(1, 0, bad, _line_notice(rng, ab_line.label, wrong.name, b.name))
+    split = split_choices(rng, 2, mistake.phase if mistake else None)
+    replies, _ = lay_out(phases, split, mistake, objects, camera)
     replies.append(
         format_answer_turn(
-            f"The line between the centres is {ab_px} px and the {ref.name}'s width line is "
-            f"{ref_px} px for {ref.width:g} cm, so the centres are about {ref.width:g} * {ab_px} "
-            f"/ {ref_px} = {estimate:.1f} cm apart.",
+            say(
+                rng,
+                P.DISTANCE_ANSWER,
+                ab=ab_px,
+                rp=ref_px,
+                ref=ref.name,
+                w=w,
+                est=f"{estimate:.1f}",
+            ),
             f"{round(estimate)}",
         )
     )
@@ -150,6 +168,7 @@ def distance_question(
             "object_b": b.name,
             "distance_cm": round(truth, 2),
             "estimate_cm": round(estimate, 2),
-            "reflective": reflective,
+            "reflective": mistake is not None,
+            "mistake": kind,
         },
     )

@@ -1,91 +1,35 @@
-"""Question families over a scene, each with its answer from ground truth and an oracle trace."""
+"""Question families over one view: `size`, `closest`, and the multi-frame `count`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from drawing.format import format_answer_turn, format_tool_turn
+from drawing.format import format_answer_turn
+from generators.phrasing import names, say
+from generators.scenes import phrasing as P
+from generators.scenes.answerable import hidden_lines
+from generators.scenes.common import (
+    LETTERS,
+    NoQuestion,
+    Question,
+    _base,
+    _bases_in_sight,
+    _box_notice,
+    _box_turn,
+    _boxes,
+    _jittered,
+    _line_notice,
+    _mistake,
+    _named_clearly,
+    _wrong_box,
+    box_phase,
+    legible,
+)
+from generators.scenes.trace import Mistake, Phase, lay_out, split_choices
 from generators.scenes.world import Camera, SceneObject, box_2d, distance_cm, partly_in_frame
 from schemas.records import BoxOp, LineOp
-
-LETTERS = "ABCD"
-
-
-class NoQuestion(Exception):
-    """This scene and these views do not support the family; the caller tries another scene."""
-
-
-@dataclass(frozen=True)
-class Question:
-    text: str
-    question_type: str
-    answer: str
-    options: tuple[str, ...]
-    replies: tuple[str, ...]
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
-def _jittered(box: tuple[float, ...], rng: np.random.Generator, jitter: int, size: int) -> tuple:
-    """Integer box corners moved by at most `jitter` px each, kept inside the image."""
-    moved = [round(v + int(rng.integers(-jitter, jitter + 1))) for v in box]
-    return tuple(min(max(v, 0), size) for v in moved)
-
-
-def _covered(box: tuple[float, ...], nearer: Sequence[tuple[float, ...]]) -> float:
-    """Share of `box` covered by the boxes of nearer objects (overlaps between them counted
-    twice, so this errs towards calling an object hidden)."""
-    area = max((box[2] - box[0]) * (box[3] - box[1]), 1e-6)
-    total = 0.0
-    for other in nearer:
-        w = min(box[2], other[2]) - max(box[0], other[0])
-        h = min(box[3], other[3]) - max(box[1], other[1])
-        total += max(w, 0.0) * max(h, 0.0)
-    return min(total / area, 1.0)
-
-
-def _boxes(objects: Sequence[SceneObject], camera: Camera) -> dict[str, tuple[float, ...]]:
-    """Boxes of the objects fully in the frame and at most 35% hidden behind nearer ones:
-    a box around an object a person cannot see teaches the wrong thing."""
-    eye = np.array(camera.eye)
-    found = {o.name: b for o in objects if (b := box_2d(o, camera)) is not None}
-    dist = {o.name: float(np.linalg.norm(np.array(o.center) - eye)) for o in objects}
-    result = {}
-    for name, box in found.items():
-        nearer = [b for n, b in found.items() if dist[n] < dist[name]]
-        if _covered(box, nearer) <= 0.35:
-            result[name] = box
-    return result
-
-
-def _base(box: tuple[float, ...]) -> tuple[int, int]:
-    """The bottom centre of a box: where the object stands on the floor in the image."""
-    return (round((box[0] + box[2]) / 2), round(box[3]))
-
-
-def _box_then_fix(
-    label: str,
-    wrong: str,
-    box: tuple,
-    boxes: dict,
-    rng: np.random.Generator,
-    jitter: int,
-    size: int,
-) -> list[str]:
-    """A reflective pair of turns: box the wrong object under `label`, notice, redraw the box
-    on the clean input (image 1 -> image 2 wrong, image 1 -> image 3 right)."""
-    wrong_box = _jittered(boxes[wrong], rng, jitter, size)
-    return [
-        format_tool_turn(f"I look for the {label} and box it.", [BoxOp(1, wrong_box, label)]),
-        format_tool_turn(
-            f"The box labelled {label} sits on the {wrong}, not on the {label}. I redraw it on "
-            f"image 1 around the {label}.",
-            [BoxOp(1, box, label)],
-        ),
-    ]
 
 
 def _height_line(obj: SceneObject, camera: Camera, label: str, image: int) -> LineOp:
@@ -108,7 +52,8 @@ def size_question(
     reflective: bool,
 ) -> Question:
     """Height of a target in cm from a reference of known height at a similar distance:
-    box both, trace each one's height, convert by proportion."""
+    box both, trace each one's height, convert by proportion. A reflective trace boxes one of
+    them on another object, or draws a height line on another object, then fixes it."""
     boxes = _boxes(objects, camera)
     eye = np.array(camera.eye)
     visible = [o for o in objects if o.name in boxes]
@@ -122,49 +67,64 @@ def size_question(
     if not pairs:
         raise NoQuestion("no two visible objects at a similar distance")
     ref, target = pairs[int(rng.integers(len(pairs)))]
+    _named_clearly([ref, target], objects)
+    _bases_in_sight([ref, target], boxes, objects, camera)
     size = camera.size
-    ref_box = _jittered(boxes[ref.name], rng, jitter, size)
-    target_box = _jittered(boxes[target.name], rng, jitter, size)
-    others = [o.name for o in visible if o.name not in (ref.name, target.name)]
-    reflective = reflective and bool(others)
-    replies = []
-    if reflective:
-        wrong = others[int(rng.integers(len(others)))]
-        replies += _box_then_fix(ref.name, wrong, ref_box, boxes, rng, jitter, size)
-        replies.append(
-            format_tool_turn(
-                f"Now the {ref.name} is boxed. I box the {target.name} too.",
-                [BoxOp(3, target_box, target.name)],
-            )
-        )
-        image = 4
-    else:
-        replies.append(
-            format_tool_turn(
-                f"The reference is the {ref.name}, {ref.height:g} cm tall, and the target is the "
-                f"{target.name}. I box both.",
-                [BoxOp(1, ref_box, ref.name), BoxOp(1, target_box, target.name)],
-            )
-        )
-        image = 2
-    ref_line = _height_line(ref, camera, f"{ref.name} height", image)
-    target_line = _height_line(target, camera, f"{target.name} height", image)
+    named = {ref.name: ref, target.name: target}
+    ops = legible(
+        [BoxOp(0, _jittered(boxes[o.name], rng, jitter, size), o.name) for o in (ref, target)],
+        objects,
+        camera,
+    )
+    ref_line = _height_line(ref, camera, f"{ref.name} height", 0)
+    target_line = _height_line(target, camera, f"{target.name} height", 0)
     ref_px, target_px = _length(ref_line), _length(target_line)
     if ref_px < 15 or target_px < 15:
         raise NoQuestion("objects too small to measure")
+    h = f"{ref.height:g}"
+    roles = say(rng, P.SIZE_ROLES, ref=ref.name, target=target.name, h=h)
+    lines = Phase(
+        (ref_line, target_line),
+        say(rng, P.SIZE_LINES, ref=ref.name, target=target.name),
+        (say(rng, P.SIZE_LINE_FIRST, a=ref.name), say(rng, P.SIZE_LINE_NEXT, a=target.name)),
+    )
+    phases = [box_phase(rng, ops, roles), lines]
+    mistake = None
+    kind = _mistake(rng, reflective, ("box", "line"))
+    if kind is not None:
+        k = int(rng.integers(2))
+        right = phases[0].ops[k] if kind == "box" else lines.ops[k]
+        obj = named[right.label.removesuffix(" height")]
+        far = [
+            o
+            for o in visible
+            if o.name not in named
+            and float(np.hypot(*np.subtract(_base(boxes[o.name]), _base(boxes[obj.name])))) > 30
+        ]
+        if far:
+            wrong = far[int(rng.integers(len(far)))]
+            if kind == "box":
+                bad = _wrong_box(right, _jittered(boxes[wrong.name], rng, jitter, size))
+                mistake = Mistake(0, k, bad, _box_notice(rng, right.label, wrong.name))
+            else:
+                bad = _height_line(wrong, camera, right.label, 0)
+                notice = _line_notice(rng, right.label, wrong.name, obj.name)
+                mistake = Mistake(1, k, bad, notice)
+    split = split_choices(rng, 2, mistake.phase if mistake else None)
+    replies, _ = lay_out(phases, split, mistake, objects, camera)
     estimate = ref.height * target_px / ref_px
     replies.append(
-        format_tool_turn(
-            "Both stand at a similar distance from the camera, so their heights in pixels "
-            "compare directly. I trace each one's height from the floor to its top.",
-            [ref_line, target_line],
-        )
-    )
-    replies.append(
         format_answer_turn(
-            f"The {ref.name}'s height line is {ref_px:.0f} px for {ref.height:g} cm and the "
-            f"{target.name}'s is {target_px:.0f} px, so the {target.name} is about "
-            f"{ref.height:g} * {target_px:.0f} / {ref_px:.0f} = {estimate:.1f} cm tall.",
+            say(
+                rng,
+                P.SIZE_ANSWER,
+                ref=ref.name,
+                target=target.name,
+                h=h,
+                rp=f"{ref_px:.0f}",
+                tp=f"{target_px:.0f}",
+                est=f"{estimate:.1f}",
+            ),
             f"{round(estimate)}",
         )
     )
@@ -179,7 +139,8 @@ def size_question(
             "reference": ref.name,
             "target": target.name,
             "estimate_cm": round(estimate, 2),
-            "reflective": reflective,
+            "reflective": mistake is not None,
+            "mistake": kind if mistake else None,
         },
     )
 
@@ -190,53 +151,84 @@ def closest_question(
     rng: np.random.Generator,
     jitter: int,
     reflective: bool,
+    want: float = 0.0,
 ) -> Question:
-    """Which object is closest to an anchor: lines on the floor from the anchor to each option."""
+    """Which object is closest to an anchor: lines on the floor from the anchor to each option.
+    Asked only when the drawing decides it: the nearest on the floor is also clearly the shortest
+    line in the image, and no line hides under a longer one. The correct option goes to letter
+    `want * 3` (`want` in [0, 1), drawn once per sample), so letters are balanced. A reflective
+    trace boxes an object on another one, or ends a line on another object, then fixes it."""
     boxes = _boxes(objects, camera)
     visible = [o for o in objects if o.name in boxes]
     if len(visible) < 4:
         raise NoQuestion("fewer than four visible objects")
+    slot = int(want * 3)
     order = rng.permutation(len(visible))
     anchor = visible[int(order[0])]
     candidates = [visible[int(i)] for i in order[1:4]]
     real = sorted(candidates, key=lambda o: distance_cm(anchor, o))
-    seen = sorted(
-        candidates,
-        key=lambda o: float(
-            np.hypot(*np.subtract(_base(boxes[o.name]), _base(boxes[anchor.name])))
-        ),
-    )
+    start = _base(boxes[anchor.name])
+    px = {o.name: float(np.hypot(*np.subtract(_base(boxes[o.name]), start))) for o in candidates}
+    seen = sorted(candidates, key=lambda o: px[o.name])
     # Keep questions the drawing can decide: the image agrees with the floor, with a margin.
     if real[0] is not seen[0] or distance_cm(anchor, real[1]) < 1.25 * distance_cm(anchor, real[0]):
-        raise NoQuestion("the nearest object is not clear in this view")
-    size = camera.size
-    anchor_box = _jittered(boxes[anchor.name], rng, jitter, size)
-    replies = []
-    image = 2
-    if reflective:
-        wrong = candidates[int(rng.integers(len(candidates)))].name
-        replies += _box_then_fix(anchor.name, wrong, anchor_box, boxes, rng, jitter, size)
-        image = 3
-    else:
-        replies.append(
-            format_tool_turn(
-                f"First I find the {anchor.name} and box it.", [BoxOp(1, anchor_box, anchor.name)]
-            )
-        )
-    start = _base(anchor_box)
-    lines = [LineOp(image, start, _base(boxes[o.name]), f"to {o.name}") for o in candidates]
-    replies.append(
-        format_tool_turn(
-            f"I trace a line along the floor from the {anchor.name} to each candidate object.",
-            lines,
-        )
-    )
+        raise NoQuestion("the nearest object is not clear on the floor")
+    if px[seen[0].name] > 0.8 * px[seen[1].name]:
+        raise NoQuestion("the shortest line is not clearly the shortest in the image")
+    if hidden_lines(start, [_base(boxes[o.name]) for o in candidates]):
+        raise NoQuestion("a line would lie under a longer one")
+    _named_clearly([anchor, *candidates], objects)
+    _bases_in_sight([anchor, *candidates], boxes, objects, camera)
     correct = real[0]
+    rest = [o for o in candidates if o is not correct]
+    candidates = rest[:slot] + [correct] + rest[slot:]
+    size = camera.size
+    named = [anchor, *candidates]
+    ops = legible(
+        [BoxOp(0, _jittered(boxes[o.name], rng, jitter, size), o.name) for o in named],
+        objects,
+        camera,
+    )
+    lines = [LineOp(0, start, _base(boxes[o.name]), f"to {o.name}") for o in candidates]
+    phases = [
+        box_phase(rng, ops),
+        Phase(
+            tuple(lines),
+            say(rng, P.CLOSEST_LINES, anchor=anchor.name),
+            tuple(say(rng, P.CLOSEST_LINE_ONE, anchor=anchor.name, a=o.name) for o in candidates),
+        ),
+    ]
+    # A box may go on any other visible object; a line only on one outside the question (one
+    # ending on another candidate would lie on that candidate's own line).
+    far = [o for o in visible if o not in named]
+    kind = _mistake(rng, reflective, ("box", "line") if far else ("box",))
+    mistake = None
+    if kind == "box":
+        k = int(rng.integers(len(ops)))
+        spare = [o for o in visible if o.name != ops[k].label]
+        wrong = spare[int(rng.integers(len(spare)))]
+        bad = _wrong_box(ops[k], _jittered(boxes[wrong.name], rng, jitter, size))
+        mistake = Mistake(0, k, bad, _box_notice(rng, ops[k].label, wrong.name))
+    elif kind == "line":
+        wrong = far[int(rng.integers(len(far)))]
+        k = int(rng.integers(3))
+        bad = LineOp(0, start, _base(boxes[wrong.name]), lines[k].label)
+        notice = _line_notice(rng, lines[k].label, wrong.name, candidates[k].name)
+        mistake = Mistake(1, k, bad, notice)
+    split = split_choices(rng, 2, mistake.phase if mistake else None)
+    replies, _ = lay_out(phases, split, mistake, objects, camera)
     letter = LETTERS[candidates.index(correct)]
     replies.append(
         format_answer_turn(
-            f"The line to the {correct.name} is clearly the shortest on the floor, so the "
-            f"{correct.name} is closest to the {anchor.name}: option {letter}.",
+            say(
+                rng,
+                P.CLOSEST_ANSWER,
+                a=correct.name,
+                anchor=anchor.name,
+                ap=f"{px[seen[0].name]:.0f}",
+                bp=f"{px[seen[1].name]:.0f}",
+                letter=letter,
+            ),
             letter,
         )
     )
@@ -249,7 +241,8 @@ def closest_question(
         {
             "anchor": anchor.name,
             "candidates": [o.name for o in candidates],
-            "reflective": reflective,
+            "reflective": mistake is not None,
+            "mistake": kind if mistake else None,
         },
     )
 
@@ -259,45 +252,42 @@ def count_question(
     cameras: Sequence[Camera],
     rng: np.random.Generator,
     jitter: int,
+    want: int | None = None,
 ) -> Question:
-    """How many distinct objects of a colour appear across frames (each counted once)."""
+    """How many distinct objects of a colour appear across frames (each counted once); with
+    `want`, only a colour with exactly that many objects in view is asked (answer balance)."""
     per_view = [_boxes(objects, cam) for cam in cameras]
     for cam, boxes in zip(cameras, per_view, strict=True):
         if any(o.name not in boxes and partly_in_frame(o, cam) for o in objects):
             # A half-visible object could be counted or not: ambiguous, so no question.
             raise NoQuestion("an object is cut by the frame edge")
-    colors = sorted({o.color for o in objects if any(o.name in b for b in per_view)})
+    in_view = [o for o in objects if any(o.name in b for b in per_view)]
+    colors = sorted({o.color for o in in_view})
+    if want is not None:
+        colors = [c for c in colors if sum(o.color == c for o in in_view) == want]
+        if not colors:
+            raise NoQuestion(f"no colour with {want} objects in view")
     color = colors[int(rng.integers(len(colors)))]
     for cam, boxes in zip(cameras, per_view, strict=True):
         if any(o.color == color and o.name not in boxes and box_2d(o, cam) for o in objects):
             raise NoQuestion(f"a {color} object is hidden behind another in a frame")
-    members = [o for o in objects if o.color == color and any(o.name in b for b in per_view)]
+    members = [o for o in in_view if o.color == color]
     replies = []
     seen_in: dict[str, list[int]] = {}
     skipped: list[int] = []
-    for k, boxes in enumerate(per_view, start=1):
+    for k, (cam, boxes) in enumerate(zip(cameras, per_view, strict=True), start=1):
         here = [o for o in members if o.name in boxes]
         if not here:
             skipped.append(k)
             continue
         for o in here:
             seen_in.setdefault(o.name, []).append(k)
-        names = " and the ".join(o.name for o in here)
-        note = (
-            f" Frame {skipped[-1]} showed no {color} object."
-            if skipped and skipped[-1] == k - 1
-            else ""
-        )
-        ops = [
-            BoxOp(k, _jittered(boxes[o.name], rng, jitter, cameras[0].size), o.name) for o in here
-        ]
-        replies.append(
-            format_tool_turn(
-                f"In frame {k} I see the {names}; I box each with its own label so the same "
-                f"object keeps its label across frames.{note}",
-                ops,
-            )
-        )
+        pool = P.COUNT_FRAME if len(here) > 1 else P.COUNT_FRAME_ONE
+        text = say(rng, pool, k=k, names=names([o.name for o in here]))
+        if skipped and skipped[-1] == k - 1:
+            text += " " + say(rng, P.COUNT_NONE, k=k - 1, color=color)
+        ops = [BoxOp(k, _jittered(boxes[o.name], rng, jitter, cam.size), o.name) for o in here]
+        replies.append(_box_turn(text, ops, objects, cam))
     if len(replies) < 2:
         raise NoQuestion("the colour appears in fewer than two frames")
     repeated = [
@@ -305,12 +295,9 @@ def count_question(
     ]
     summary = "; ".join(repeated) if repeated else "no object appears twice"
     count = len(seen_in)
+    total = f"{count} distinct {color} object{'s' if count != 1 else ''}"
     replies.append(
-        format_answer_turn(
-            f"Across the frames the same objects come back: {summary}. Counting each object "
-            f"once gives {count} distinct {color} object{'s' if count != 1 else ''}.",
-            str(count),
-        )
+        format_answer_turn(say(rng, P.COUNT_ANSWER, summary=summary, count=total), str(count))
     )
     return Question(
         f"These {len(cameras)} frames show one scene from a moving camera. How many distinct "
@@ -319,105 +306,5 @@ def count_question(
         str(count),
         (),
         tuple(replies),
-        {"color": color, "seen_in": seen_in, "reflective": False},
-    )
-
-
-DIRECTIONS = ("front-left", "front-right", "back-left", "back-right")
-
-
-def relative_direction(
-    anchor: SceneObject, facing: SceneObject, other: SceneObject
-) -> tuple[str, float]:
-    """Where `other` is for someone at `anchor` facing `facing`, and its angle in degrees
-    (0 = straight ahead, positive = to the left)."""
-    fx, fy = facing.x - anchor.x, facing.y - anchor.y
-    ox, oy = other.x - anchor.x, other.y - anchor.y
-    angle = float(np.degrees(np.arctan2(fx * oy - fy * ox, fx * ox + fy * oy)))
-    side = "left" if angle > 0 else "right"
-    return ("front" if abs(angle) < 90 else "back") + "-" + side, angle
-
-
-def direction_question(
-    objects: Sequence[SceneObject],
-    camera: Camera,
-    rng: np.random.Generator,
-    jitter: int,
-    reflective: bool,
-) -> Question:
-    """Standing at A facing B, in which quadrant is C: box the three, draw the facing line and
-    the line to C, read off the turn."""
-    boxes = _boxes(objects, camera)
-    visible = [o for o in objects if o.name in boxes]
-    if len(visible) < 3:
-        raise NoQuestion("fewer than three visible objects")
-    order = rng.permutation(len(visible))
-    anchor, facing, other = (visible[int(i)] for i in order[:3])
-    where, angle = relative_direction(anchor, facing, other)
-    if min(abs(angle - edge) for edge in (-180, -90, 0, 90, 180)) < 20:
-        raise NoQuestion("the direction is too close to a boundary to be clear")
-    size = camera.size
-    named = [anchor, facing, other]
-    ops = [BoxOp(1, _jittered(boxes[o.name], rng, jitter, size), o.name) for o in named]
-    replies = [
-        format_tool_turn(
-            f"I box the {anchor.name} (where I stand), the {facing.name} (where I face) and the "
-            f"{other.name}.",
-            ops,
-        )
-    ]
-    start = _base(boxes[anchor.name])
-    facing_line = LineOp(2, start, _base(boxes[facing.name]), "facing")
-    other_line = LineOp(2, start, _base(boxes[other.name]), f"to {other.name}")
-    target = _base(boxes[other.name])
-    wrong = (min(size, max(0, 2 * start[0] - target[0])), target[1])
-    if reflective and abs(wrong[0] - target[0]) > 20:
-        replies.append(
-            format_tool_turn(
-                f"I draw the facing direction and the direction to the {other.name}.",
-                [facing_line, LineOp(2, start, wrong, f"to {other.name}")],
-            )
-        )
-        replies.append(
-            format_tool_turn(
-                f"The line labelled to {other.name} misses the {other.name}; it points the wrong "
-                "way. I redraw it on image 3 from where I stand to the object (the old stroke "
-                "stays in the picture; the new line is the corrected one).",
-                [LineOp(3, start, target, f"to {other.name}")],
-            )
-        )
-    else:
-        reflective = False
-        replies.append(
-            format_tool_turn(
-                f"I draw the facing direction and the direction to the {other.name}.",
-                [facing_line, other_line],
-            )
-        )
-    options = DIRECTIONS
-    letter = LETTERS[options.index(where)]
-    ahead = "ahead of me" if abs(angle) < 90 else "behind me"
-    side = "left" if angle > 0 else "right"
-    replies.append(
-        format_answer_turn(
-            f"Facing the {facing.name}, the line to the {other.name} turns about "
-            f"{abs(angle):.0f} degrees to the {side}, so it is {ahead} and to the {side}: "
-            f"{where}, option {letter}.",
-            letter,
-        )
-    )
-    return Question(
-        f"Imagine standing at the {anchor.name} and facing the {facing.name}. Where is the "
-        f"{other.name}?",
-        "multiple choice",
-        letter,
-        options,
-        tuple(replies),
-        {
-            "anchor": anchor.name,
-            "facing": facing.name,
-            "other": other.name,
-            "angle_deg": round(angle, 2),
-            "reflective": reflective,
-        },
+        {"color": color, "seen_in": seen_in, "reflective": False, "mistake": None},
     )

@@ -8,7 +8,21 @@ from collections.abc import Sequence
 import numpy as np
 
 from drawing.format import format_answer_turn, format_tool_turn
-from generators.scenes.families import NoQuestion, Question, _boxes, _jittered
+from generators.phrasing import names, say
+from generators.scenes import phrasing as P
+from generators.scenes.answerable import TAG_COVER, tag_cover
+from generators.scenes.common import (
+    NoQuestion,
+    Question,
+    _box_notice,
+    _box_turn,
+    _boxes,
+    _jittered,
+    _mistake,
+    _named_clearly,
+    legible,
+)
+from generators.scenes.trace import SPLIT_SHARE
 from generators.scenes.world import Camera, SceneObject, partly_in_frame
 from schemas.records import BoxOp
 
@@ -26,6 +40,7 @@ def view_left_of_question(
     rng: np.random.Generator,
     jitter: int,
     reflective: bool,
+    want: float = 0.0,
 ) -> Question:
     """In which of several views is X to the left of Y (box centres, image left): box both in
     every view under one label per object (tracking), then answer. Only pairs clearly left or
@@ -42,57 +57,59 @@ def view_left_of_question(
         left = [k for k, g in enumerate(gaps) if g > 0]
         if len(left) == 1:
             pairs.append((x, y, left[0]))
+    view = int(want * len(cameras))  # balanced answers: `want` is drawn once per sample
+    pairs = [p for p in pairs if p[2] == view]
     if not pairs:
-        raise NoQuestion("no pair of objects left of each other in exactly one view")
+        raise NoQuestion(f"no pair of objects left of each other in view {view + 1} alone")
     x, y, correct = pairs[int(rng.integers(len(pairs)))]
+    _named_clearly([x, y], objects)
     size = cameras[0].size
     n = len(cameras)
     replies = []
-    first = 1
     others = [o.name for o in objects if o.name in per_view[0] and o.name not in (x.name, y.name)]
-    reflective = reflective and bool(others)
-    if reflective:
-        wrong = others[int(rng.integers(len(others)))]
-        wrong_box = _jittered(per_view[0][wrong], rng, jitter, size)
-        x_box = _jittered(per_view[0][x.name], rng, jitter, size)
-        y_box = _jittered(per_view[0][y.name], rng, jitter, size)
-        replies.append(
-            format_tool_turn(
-                f"I look for the {x.name} in view 1 and box it.", [BoxOp(1, wrong_box, x.name)]
-            )
+    kind = _mistake(rng, reflective, ("box",) if others else ())
+    # View 1 is boxed one object per turn in some traces, and always when a box goes wrong there
+    # (the fix redraws that box on the image before it, which holds the other one).
+    split_first = kind is not None or bool(rng.random() < SPLIT_SHARE)
+    fresh = n + 1  # the index the next drawn image gets
+    for k in range(1, n + 1):
+        boxes, cam = per_view[k - 1], cameras[k - 1]
+        side = say(
+            rng, P.VIEW_SIDE, a=x.name, b=y.name, side="left" if correct == k - 1 else "right"
         )
-        side = "left" if correct == 0 else "right"
-        replies.append(
-            format_tool_turn(
-                f"The box labelled {x.name} sits on the {wrong}, not on the {x.name}. I redraw "
-                f"it on image 1 around the {x.name} and box the {y.name} too: in view 1 the "
-                f"{x.name} is to the {side} of the {y.name}.",
-                [BoxOp(1, x_box, x.name), BoxOp(1, y_box, y.name)],
-            )
+        ops = legible(
+            [BoxOp(k, _jittered(boxes[o.name], rng, jitter, size), o.name) for o in (x, y)],
+            objects,
+            cam,
         )
-        first = 2
-    for k in range(first, n + 1):
-        boxes = per_view[k - 1]
-        side = "left" if correct == k - 1 else "right"
-        ops = [
-            BoxOp(k, _jittered(boxes[x.name], rng, jitter, size), x.name),
-            BoxOp(k, _jittered(boxes[y.name], rng, jitter, size), y.name),
-        ]
-        keep = " with the same labels, so each object keeps its label across views" if k > 1 else ""
-        replies.append(
-            format_tool_turn(
-                f"In view {k} I box the {x.name} and the {y.name}{keep}. Here the {x.name} is "
-                f"to the {side} of the {y.name}.",
-                ops,
+        if k == 1 and split_first:
+            replies.append(
+                format_tool_turn(say(rng, P.VIEW_BOX, k=1, names=names([ops[0].label])), [ops[0]])
             )
-        )
+            on, fresh = fresh, fresh + 1
+            second = BoxOp(on, ops[1].bbox_2d, ops[1].label)
+            text = f"{say(rng, P.BOX_ONE_NEXT, a=ops[1].label)} {side}"
+            if kind is not None:
+                wrong = others[int(rng.integers(len(others)))]
+                bad = BoxOp(on, _jittered(boxes[wrong], rng, jitter, size), ops[1].label)
+                if tag_cover(bad, 1, objects, cam) >= TAG_COVER:
+                    raise NoQuestion("the wrong box's label would sit on its own colour")
+                notice = _box_notice(rng, ops[1].label, wrong)
+                replies.append(format_tool_turn(text, [bad]))
+                shown, fresh = fresh, fresh + 1
+                replies.append(format_tool_turn(notice(shown, on), [second]))
+            else:
+                replies.append(format_tool_turn(text, [second]))
+            fresh += 1
+            continue
+        box_text = say(rng, P.VIEW_BOX, k=k, names=names([o.label for o in ops]))
+        if k > 1:
+            box_text = box_text[:-1] + say(rng, P.VIEW_SAME_LABELS) + "."
+        replies.append(format_tool_turn(f"{box_text} {side}", ops))
     letter = OPTION_LETTERS[correct]
     replies.append(
         format_answer_turn(
-            f"Only in view {correct + 1} is the {x.name}'s box to the left of the {y.name}'s; in "
-            f"every other view it is to the right. The answer is view {correct + 1}: option "
-            f"{letter}.",
-            letter,
+            say(rng, P.VIEW_ANSWER, k=correct + 1, a=x.name, b=y.name, letter=letter), letter
         )
     )
     return Question(
@@ -106,7 +123,8 @@ def view_left_of_question(
             "object_x": x.name,
             "object_y": y.name,
             "left_in_view": correct + 1,
-            "reflective": reflective,
+            "reflective": kind is not None,
+            "mistake": kind,
         },
     )
 
@@ -120,6 +138,7 @@ def appearance_order_question(
     cameras: Sequence[Camera],
     rng: np.random.Generator,
     jitter: int,
+    want: float = 0.0,
 ) -> Question:
     """In which order do 3-4 objects first appear in the frames of a moving camera: box each in
     the frame where it first appears, then answer. An object "appears" in the first frame where
@@ -145,34 +164,37 @@ def appearance_order_question(
     if not chains:
         raise NoQuestion("no three objects that come into view one clearly after another")
     chosen = chains[int(rng.integers(len(chains)))]
+    _named_clearly([o for o in objects if o.name in chosen], objects)
     count = len(chosen)
     frames = [first[n] for n in chosen]
     listed = [chosen[int(i)] for i in rng.permutation(count)]
     perms = [p for p in itertools.permutations(chosen) if list(p) != chosen]
     picks = rng.choice(len(perms), size=3, replace=False)
     options_lists = [chosen] + [list(perms[int(i)]) for i in picks]
-    order = rng.permutation(4)
-    options = tuple(_ordering(options_lists[int(i)]) for i in order)
-    letter = OPTION_LETTERS[int(np.flatnonzero(order == 0)[0])]
+    # The correct order goes to letter `want * 4` (balanced), the wrong ones around it shuffled.
+    wrong = [options_lists[int(i)] for i in 1 + rng.permutation(3)]
+    slot = int(want * 4)
+    options = tuple(_ordering(o) for o in [*wrong[:slot], chosen, *wrong[slot:]])
+    letter = OPTION_LETTERS[slot]
     size = cameras[0].size
     replies = []
     for name, k in zip(chosen, frames, strict=True):
         box = _jittered(per_view[k][name], rng, jitter, size)
         if k == 0:
-            note = f"The {name} is already in frame 1, the first frame."
+            note = say(rng, P.APPEAR_FIRST, a=name)
         elif seen[name] == k:
-            note = f"The {name} first comes into view in frame {k + 1}; frame {k} does not show it."
+            note = say(rng, P.APPEAR_NEW, a=name, k=k + 1, prev=k)
         else:
             note = (
                 f"The {name} is fully in view first in frame {k + 1} (in frame {seen[name] + 1} "
                 "only a part of it showed), and still after the objects before it."
             )
-        replies.append(format_tool_turn(f"{note} I box it there.", [BoxOp(k + 1, box, name)]))
+        text = f"{note} {say(rng, P.APPEAR_BOX)}"
+        replies.append(_box_turn(text, [BoxOp(k + 1, box, name)], objects, cameras[k]))
     found = ", ".join(f"the {n} in frame {k + 1}" for n, k in zip(chosen, frames, strict=True))
     replies.append(
         format_answer_turn(
-            f"First appearances: {found}. So the order is {_ordering(chosen)}: option {letter}.",
-            letter,
+            say(rng, P.APPEAR_ANSWER, found=found, order=_ordering(chosen), letter=letter), letter
         )
     )
     listed_text = ", ".join(f"the {n}" for n in listed[:-1]) + f" and the {listed[-1]}"
@@ -188,5 +210,6 @@ def appearance_order_question(
             "first_frames": {n: k + 1 for n, k in zip(chosen, frames, strict=True)},
             "partly_seen_frames": {n: seen[n] + 1 for n in chosen},
             "reflective": False,
+            "mistake": None,
         },
     )

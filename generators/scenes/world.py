@@ -172,18 +172,33 @@ def distance_3d_cm(a: SceneObject, b: SceneObject) -> float:
     return math.dist(a.center, b.center)
 
 
-def sample_objects(rng: np.random.Generator, count: int) -> list[SceneObject]:
-    """`count` objects with distinct (colour, shape), placed on the floor without overlap."""
+def _combos(rng: np.random.Generator, count: int, same_color: int) -> list[tuple[str, str]]:
+    """`count` distinct (colour, shape) pairs; with `same_color` > 0, exactly that many share one
+    colour drawn first and the others have other colours."""
     combos = [(c, s) for c in COLORS for s in SHAPES]
-    picks = rng.choice(len(combos), size=count, replace=False)
+    if not same_color:
+        return [combos[int(i)] for i in rng.choice(len(combos), size=count, replace=False)]
+    colors = list(COLORS)
+    color = colors[int(rng.integers(len(colors)))]
+    shapes = [SHAPES[int(i)] for i in rng.choice(len(SHAPES), size=same_color, replace=False)]
+    rest = [c for c in combos if c[0] != color]
+    picks = rng.choice(len(rest), size=count - same_color, replace=False)
+    return [(color, s) for s in shapes] + [rest[int(i)] for i in picks]
+
+
+def sample_objects(rng: np.random.Generator, count: int, same_color: int = 0) -> list[SceneObject]:
+    """`count` objects with distinct (colour, shape), placed on the floor without overlap; with
+    `same_color` > 0, exactly that many of them share one colour. A box is always clearly longer
+    than it is deep (at least 1.4 times), so it is never mistaken for a cube of its colour."""
+    if not 0 <= same_color <= min(count, len(SHAPES)):
+        raise ValueError(f"same_color must be in [0, {min(count, len(SHAPES))}], got {same_color}")
     objects: list[SceneObject] = []
-    for pick in picks:
-        color, shape = combos[int(pick)]
-        w = float(rng.uniform(18, 34))
-        d = float(rng.uniform(16, 26)) if shape == "box" else w
+    for color, shape in _combos(rng, count, same_color):
+        w = float(rng.uniform(26, 36)) if shape == "box" else float(rng.uniform(18, 34))
+        d = float(rng.uniform(14, 18)) if shape == "box" else w
         h = {
             "cube": w,
-            "box": float(rng.uniform(14, 26)),
+            "box": float(rng.uniform(12, 24)),
             "cylinder": float(rng.uniform(26, 46)),
             "ball": w,
             "cone": float(rng.uniform(28, 44)),
