@@ -25,9 +25,10 @@ from pipelines.io import write_bytes
 from report.data import EVALUATED, KEPT, REJECTED, Scan, letter_report, scan_run
 from report.evaluation import evaluation_section
 from report.svg import bar_chart
+from schemas import layout
 
 STAGE = "report"
-REPORT_FILE = "report.html"
+REPORT_FILE = layout.REPORT
 
 
 @dataclass(frozen=True)
