@@ -422,7 +422,7 @@ def rejection_entry(record: dict[str, Any], subset: str, stage: str) -> dict[str
     }
 
 
-def rl_entry(record: dict[str, Any], subset: str, shard: str = "rl/x.jsonl") -> dict[str, Any]:
+def rl_entry(record: dict[str, Any], subset: str, shard: str) -> dict[str, Any]:
     """The viewer entry of an RL record found in the run-relative file `shard`."""
     paths = [
         resolve_image(shard, p) for p in record.get("images") or record.get("image_path") or []
