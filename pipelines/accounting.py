@@ -11,6 +11,15 @@ import apache_beam as beam
 from pipelines.io import join, write_json
 from pipelines.outcomes import Outcome, build_metrics, stat_keys, stat_sums
 from pipelines.progress import ProgressTicker
+from schemas.layout import (
+    DATASET_INFO,
+    METRICS,
+    RECORDS_PER_PART,
+    data_file,
+    entry_path,
+    part_count,
+    sft_dir,
+)
 from schemas.sharegpt import dataset_info
 
 
@@ -56,14 +65,20 @@ class ProgressLog:
 class WriteSummaryFn(beam.DoFn):
     """Writes metrics.json (plus `notes`, e.g. skipped sources) once every outcome has been
     counted, and for SFT stages dataset_info.json registering each subset with kept records as
-    `<stage>_<subset>` (a folder of part files when `shards` > 1)."""
+    `<stage>_<subset>`: its file, or the folder of its parts (schemas/layout.py; the writer
+    splits a file of `kept` records by the same `records_per_part`)."""
 
     def __init__(
-        self, root: str, stage: str, shards: int = 1, sft: bool = True, notes: dict | None = None
+        self,
+        root: str,
+        stage: str,
+        records_per_part: int = RECORDS_PER_PART,
+        sft: bool = True,
+        notes: dict | None = None,
     ) -> None:
         self.root = root
         self.stage = stage
-        self.shards = shards
+        self.records_per_part = records_per_part
         self.sft = sft
         self.notes = dict(notes or {})
 
@@ -71,15 +86,15 @@ class WriteSummaryFn(beam.DoFn):
         self, counts: dict[str, int], inputs: dict[str, int], extra: dict | None = None
     ) -> Iterator[dict[str, Any]]:
         metrics = {**build_metrics(self.stage, counts, inputs), **self.notes, **(extra or {})}
-        write_json(join(self.root, "metrics.json"), metrics)
+        write_json(join(self.root, METRICS), metrics)
         if self.sft:
             entries = []
             for subset, entry in metrics["subsets"].items():
                 if entry["kept"]:
-                    name = f"{self.stage}/{subset}"
-                    name += ".jsonl" if self.shards <= 1 else ""
-                    entries.append((f"{self.stage}_{subset}", f"sft/{name}"))
-            write_json(join(self.root, "dataset_info.json"), dataset_info(entries))
+                    path = data_file(sft_dir(self.stage), subset)
+                    parts = part_count(entry["kept"], self.records_per_part)
+                    entries.append((f"{self.stage}_{subset}", entry_path(path, parts)))
+            write_json(join(self.root, DATASET_INFO), dataset_info(entries))
         yield metrics
 
 
@@ -93,13 +108,13 @@ class WriteMetrics(beam.PTransform):
         self,
         root: str,
         stage: str,
-        shards: int = 1,
+        records_per_part: int = RECORDS_PER_PART,
         sft: bool = True,
         notes: dict | None = None,
         extra: beam.PCollection | None = None,
     ) -> None:
         super().__init__()
-        self.summary = WriteSummaryFn(root, stage, shards, sft, notes)
+        self.summary = WriteSummaryFn(root, stage, records_per_part, sft, notes)
         self.extra = extra
 
     def expand(self, pcolls: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:

@@ -33,6 +33,7 @@ from pipelines.outcomes import (
 from pipelines.pool import QuestionPool, generator_configs
 from pipelines.real_data import SampleTrajectories
 from pipelines.trace_stats import TraceStats
+from schemas.layout import RECORDS_PER_PART, TEACHER_CACHE
 from schemas.records import Provenance
 from teachers.factory import TeacherConfig
 
@@ -56,7 +57,8 @@ class ColdStartConfig:
     min_turns: int = 3
     min_accuracy: float = 1.0
     max_images: int = 42
-    shards_per_subset: int = 1
+    # Records per part file: a subset above it is split into parts (schemas/layout.py).
+    records_per_part: int = RECORDS_PER_PART
     prompts_dir: str = ""  # a folder of template files overriding drawing/templates
     chunk_size: int = 64  # sample indices per initial work item
     # Real spatial QA data rolled out by a teacher VLM, one subset per source (README,
@@ -83,7 +85,7 @@ class ColdStartConfig:
         for name in self.mix:
             if name not in GENERATORS:
                 raise ValueError(f"mix: unknown subset {name!r}; known: {sorted(GENERATORS)}")
-        for key in ("min_turns", "max_images", "shards_per_subset", "chunk_size"):
+        for key in ("min_turns", "max_images", "records_per_part", "chunk_size"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
         if not 0.0 <= self.min_accuracy <= 1.0:
@@ -224,7 +226,7 @@ class JudgeSampleFn(beam.DoFn):
 
 def teacher_cache(config: ColdStartConfig, output: str) -> str:
     """Where teacher replies are cached: `teacher.cache`, else `<output>/cache/teacher`."""
-    return config.teacher.cache or join(output, "cache", "teacher")
+    return config.teacher.cache or join(output, TEACHER_CACHE)
 
 
 def build_pipeline(
@@ -288,18 +290,18 @@ def build_pipeline(
         REJECTED, "images", main=KEPT
     )
     outcomes = (judged[KEPT], judged[REJECTED], *early) | "Outcomes" >> beam.Flatten()
-    shards = config.shards_per_subset
+    parts = config.records_per_part
     _ = (
         outcomes
-        | "ByFile" >> beam.FlatMap(file_lines, shards)
-        | "WriteJsonl" >> WriteSortedJsonl(output)
+        | "ByFile" >> beam.FlatMap(file_lines)
+        | "WriteJsonl" >> WriteSortedJsonl(output, parts)
     )
     _ = judged["images"] | "WriteImages" >> WriteImages(output)
     skipped = config.skipped_sources()
     return (outcomes, expected_all) | "Metrics" >> WriteMetrics(
         output,
         STAGE,
-        shards,
+        parts,
         notes={"skipped_sources": skipped} if skipped else {},
         extra=pooled | "TraceStats" >> TraceStats(),
     )

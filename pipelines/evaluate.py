@@ -39,6 +39,7 @@ from pipelines.eval_results import EvalRow, eval_row, summarize_benchmark
 from pipelines.io import WriteImages, WriteSortedJsonl, join, write_json
 from pipelines.outcomes import ERROR, REJECTED, Outcome, error_outcome, rejection_outcome
 from pipelines.real_data import USAGE_COUNTERS, SampleTrajectories, unit_key
+from schemas import layout
 from schemas.records import Provenance, to_json
 from teachers.factory import TeacherConfig
 
@@ -195,7 +196,7 @@ class GenerateHeldoutFn(beam.DoFn):
         # Images only: generated questions are templated, so their text would match (and drop)
         # every training question of the same template.
         line = to_json_line({"id": f"{benchmark}/{item.id}", "image_phash": hashes})
-        yield beam.pvalue.TaggedOutput("evalset", ("eval/heldout_evalset.jsonl", (item.id, line)))
+        yield beam.pvalue.TaggedOutput("evalset", (layout.EVAL_HELDOUT, (item.id, line)))
         yield EvalItem(benchmark, subtask, prepared)
 
 
@@ -261,7 +262,7 @@ class ScoreFn(beam.DoFn):
         row = eval_row(trajectory, subtask)
         beam.metrics.Metrics.counter(STAGE, "trajectories").inc()
         yield (row.benchmark, row)
-        path = f"eval/trajectories/{trajectory.subset}.jsonl"
+        path = layout.eval_trajectories(trajectory.subset)
         yield beam.pvalue.TaggedOutput("lines", (path, (trajectory.id, to_json(trajectory))))
         yield from (beam.pvalue.TaggedOutput("images", kv) for kv in bundle.images)
         yield beam.pvalue.TaggedOutput("usage", dict(bundle.usage))
@@ -288,7 +289,7 @@ class SummarizeFn(beam.DoFn):
             "source": "generated" if name in (HELDOUT_MAZE, HELDOUT_SCENES) else "benchmark",
         }
         doc = summarize_benchmark(name, rows, errors, rejected, self.config.samples, meta)
-        write_json(join(self.output, "eval", f"{name}.json"), doc)
+        write_json(join(self.output, layout.eval_result(name)), doc)
         expected = sum(groups["expected"])
         yield {
             "benchmark": name,
@@ -327,7 +328,7 @@ class WriteEvalMetricsFn(beam.DoFn):
         }
         if usage:
             metrics["teacher_usage"] = dict(sorted(usage.items()))
-        write_json(join(self.output, "metrics.json"), metrics)
+        write_json(join(self.output, layout.METRICS), metrics)
         yield metrics
 
 
@@ -389,7 +390,7 @@ def build_pipeline(
             STAGE,
             k,
             teacher,
-            teacher.cache or join(output, "cache", "teacher"),
+            teacher.cache or join(output, layout.TEACHER_CACHE),
             policy,
             config.seed,
             config.max_images,
@@ -406,7 +407,8 @@ def build_pipeline(
         *evalset,
         outcomes | "OutcomeLines" >> beam.Map(lambda o: (o.relpath(), (o.sample_id, o.line))),
     ) | "AllLines" >> beam.Flatten(pipeline=p)
-    _ = lines | "WriteJsonl" >> WriteSortedJsonl(output)
+    # One file each: eval/heldout_evalset.jsonl is read back by path as a dedup eval set.
+    _ = lines | "WriteJsonl" >> WriteSortedJsonl(output, layout.UNSPLIT)
     _ = scored["images"] | "WriteImages" >> WriteImages(output)
     grouped = {
         "rows": scored.rows,

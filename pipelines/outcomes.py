@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -14,6 +13,7 @@ from filters.grounding import GroundingConfig, correction_kinds, ground_trajecto
 from filters.length import LengthCheck, length_summary
 from filters.rules import Filter, apply_filters
 from filters.scoring import trajectory_reflections
+from schemas.layout import data_file, errors_file, rejected_dir, sft_dir, trajectories_dir
 from schemas.records import ErrorRecord, Rejection, Trajectory, to_json
 from schemas.sharegpt import ExportError, to_sharegpt
 
@@ -43,30 +43,22 @@ class Outcome:
     corrections: tuple[str, ...] = ()
 
     def record_relpath(self) -> str:
-        """Where a kept teacher trajectory's full record goes."""
-        return f"trajectories/{self.stage}/{self.subset}.jsonl"
+        """Where a kept teacher trajectory's full record goes (before splitting into parts)."""
+        return data_file(trajectories_dir(self.stage), self.subset)
 
-    def relpath(self, shards: int = 1) -> str:
-        """The output file of this outcome, relative to the run directory."""
+    def relpath(self) -> str:
+        """The output file of this outcome, relative to the run directory (before splitting
+        into parts: pipelines.io.GroupIntoParts)."""
         if self.status == ERROR:
-            return f"errors/{self.stage}.jsonl"
-        folder = "sft" if self.status == KEPT else "rejected"
-        return shard_path(f"{folder}/{self.stage}/{self.subset}", self.sample_id, shards)
+            return errors_file(self.stage)
+        folder = sft_dir(self.stage) if self.status == KEPT else rejected_dir(self.stage)
+        return data_file(folder, self.subset)
 
 
-def shard_path(base: str, sample_id: str, shards: int = 1, suffix: str = ".jsonl") -> str:
-    """`<base><suffix>`, or with several shards `<base>/part-k-of-n<suffix>`, k from a hash of
-    the sample id (stable on every worker)."""
-    if shards <= 1:
-        return f"{base}{suffix}"
-    shard = int(hashlib.sha256(sample_id.encode()).hexdigest(), 16) % shards
-    return f"{base}/part-{shard:05d}-of-{shards:05d}{suffix}"
-
-
-def file_lines(outcome: Outcome, shards: int = 1) -> Iterator[tuple[str, tuple[str, str]]]:
+def file_lines(outcome: Outcome) -> Iterator[tuple[str, tuple[str, str]]]:
     """(relative path, (id, line)) pairs an outcome writes: its own line, and the full record
     of a kept model trajectory under trajectories/."""
-    yield outcome.relpath(shards), (outcome.sample_id, outcome.line)
+    yield outcome.relpath(), (outcome.sample_id, outcome.line)
     if outcome.status == KEPT and outcome.record_line:
         yield outcome.record_relpath(), (outcome.sample_id, outcome.record_line)
 

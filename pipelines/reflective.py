@@ -49,6 +49,7 @@ from pipelines.pool import (
     generator_configs,
 )
 from pipelines.real_data import SampleTrajectories
+from schemas.layout import RECORDS_PER_PART, TEACHER_CACHE
 from schemas.records import Provenance
 from teachers.factory import TeacherConfig
 
@@ -84,7 +85,7 @@ class ReflectiveConfig:
     max_per_subset: int = 0
     max_images: int = 42
     prompts_dir: str = ""
-    shards_per_subset: int = 1
+    records_per_part: int = RECORDS_PER_PART  # a subset above it is split into parts
     # too_long above length.max_tokens (default: the hand-off's cutoff_len), as in cold start.
     length: LengthConfig = field(default_factory=LengthConfig)
     # Generated questions carry their oracle facts and every sample is grounded against them
@@ -103,7 +104,7 @@ class ReflectiveConfig:
                 "reflective_data samples from a policy model: pass --teacher openai|vllm and "
                 "--teacher-model (the cold-start checkpoint)"
             )
-        for key in ("max_per_question", "shards_per_subset"):
+        for key in ("max_per_question", "records_per_part"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
         for key in ("max_per_kind", "max_per_subset"):
@@ -257,7 +258,7 @@ def build_pipeline(
         STAGE,
         k,
         teacher,
-        teacher.cache or join(output, "cache", "teacher"),
+        teacher.cache or join(output, TEACHER_CACHE),
         policy,
         config.seed,
         config.max_images,
@@ -290,12 +291,11 @@ def build_pipeline(
         )
         rejected_all.append(over)
     outcomes = (kept, *rejected_all, *errors_all) | "Outcomes" >> beam.Flatten()
-    shards = config.shards_per_subset
-
+    parts = config.records_per_part
     _ = (
         outcomes
-        | "ByFile" >> beam.FlatMap(file_lines, shards)
-        | "WriteJsonl" >> WriteSortedJsonl(output)
+        | "ByFile" >> beam.FlatMap(file_lines)
+        | "WriteJsonl" >> WriteSortedJsonl(output, parts)
     )
     _ = judged["images"] | "WriteImages" >> WriteImages(output)
-    return (outcomes, expected) | "Metrics" >> WriteMetrics(output, STAGE, shards)
+    return (outcomes, expected) | "Metrics" >> WriteMetrics(output, STAGE, parts)

@@ -34,8 +34,8 @@ from inputs.sources import InputConfig
 from integrations.verl.data import verl_features, verl_record
 from pipelines.accounting import WriteMetrics
 from pipelines.cold_start import allocate
-from pipelines.io import WriteImages, WriteParquetFn, WriteSortedJsonl, join
-from pipelines.outcomes import KEPT, REJECTED, Outcome, rejection_outcome, shard_path
+from pipelines.io import GroupIntoParts, WriteImages, WriteParquetFn, WriteSortedJsonl, join
+from pipelines.outcomes import KEPT, REJECTED, Outcome, rejection_outcome
 from pipelines.pool import (
     DedupConfig,
     DropDuplicates,
@@ -44,6 +44,17 @@ from pipelines.pool import (
     generator_configs,
 )
 from pipelines.real_data import SampleTrajectories
+from schemas.layout import (
+    PARQUET,
+    RECORDS_PER_PART,
+    RL,
+    TEACHER_CACHE,
+    VERL,
+    data_file,
+    part_count,
+    record_file,
+    rollouts_dir,
+)
 from schemas.records import Provenance, QAItem, to_json
 from schemas.rl import (
     OPTION_LETTERS,
@@ -116,7 +127,7 @@ class RLDataConfig:
     rl_images: RLImages = field(default_factory=RLImages)
     max_images: int = 42
     prompts_dir: str = ""
-    shards_per_subset: int = 1
+    records_per_part: int = RECORDS_PER_PART  # a subset above it is split into parts
 
     def __post_init__(self) -> None:
         check_question_sources(self.num_samples, self.mix, self.inputs)
@@ -127,8 +138,8 @@ class RLDataConfig:
                 "--teacher-model (the cold-start checkpoint)"
             )
         rl_keys(self.rl_format)  # raises for an unknown profile
-        if self.shards_per_subset < 1:
-            raise ValueError(f"shards_per_subset must be >= 1, got {self.shards_per_subset}")
+        if self.records_per_part < 1:
+            raise ValueError(f"records_per_part must be >= 1, got {self.records_per_part}")
 
     @property
     def uses_teacher(self) -> bool:
@@ -223,13 +234,13 @@ class RLRecordFn(beam.DoFn):
     def __init__(
         self,
         keys: RLKeys,
-        shards: int,
+        records_per_part: int,
         images: RLImages,
         output: str,
         verl: VerlRows | None = None,
     ) -> None:
         self.keys = keys
-        self.shards = shards
+        self.records_per_part = records_per_part
         self.images = images
         self.output = output
         self.verl = verl
@@ -237,8 +248,12 @@ class RLRecordFn(beam.DoFn):
     def setup(self) -> None:
         self.prompts = Prompts.load(self.verl.prompts_dir or None) if self.verl else None
 
-    def process(self, element: tuple[PreparedItem, dict[str, Any] | None]) -> Iterator[Any]:
+    def process(
+        self, element: tuple[PreparedItem, dict[str, Any] | None], counts: dict[str, int]
+    ) -> Iterator[Any]:
         prepared, tally = element
+        single = data_file(RL, prepared.subset)
+        parts = part_count(counts[single], self.records_per_part)
         given = list(prepared.pngs) or [b""] * len(prepared.images)
         pngs = [
             rl_image(image, png, self.images)
@@ -246,7 +261,7 @@ class RLRecordFn(beam.DoFn):
         ]
         names = [image_key(png) for png in pngs]
         paths = [image_path(name) for name in names]  # relative to the run directory
-        jsonl = shard_path(f"rl/{prepared.subset}", prepared.item.id, self.shards)
+        jsonl = record_file(single, prepared.item.id, parts)
         if self.images.paths == "absolute":
             shown = [join(self.output, path) for path in paths]
         else:
@@ -284,16 +299,22 @@ class RLRecordFn(beam.DoFn):
                 prompts=self.prompts,
                 answer=answer,
             )
-            folder = f"verl/{prepared.subset}"
+            folder = VERL
         else:
             row = dict(record)
             embedded = self.keys.images or self.keys.image_path
             row[embedded] = [
                 {"bytes": png, "path": path} for png, path in zip(pngs, shown, strict=True)
             ]
-            folder = f"rl/{prepared.subset}"
-        relpath = shard_path(folder, prepared.item.id, self.shards, ".parquet")
+            folder = RL
+        relpath = data_file(folder, prepared.subset, PARQUET)
         yield beam.pvalue.TaggedOutput("parquet", (relpath, (prepared.item.id, row)))
+
+
+def _record_files(subset: str, verl: bool) -> list[tuple[str, int]]:
+    """(file, 1) for each file a question of `subset` is written to: its JSONL and Parquet."""
+    parquet = data_file(VERL if verl else RL, subset, PARQUET)
+    return [(data_file(RL, subset), 1), (parquet, 1)]
 
 
 def verl_index(element: tuple[str, Any]) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
@@ -383,7 +404,7 @@ def build_pipeline(
             STAGE,
             config.pass_rate.samples,
             teacher,
-            cache or join(output, "cache", "teacher"),
+            cache or join(output, TEACHER_CACHE),
             dataclasses.replace(provenance, producer=f"policy:{teacher.kind}:{teacher.model}"),
             config.seed,
             config.max_images,
@@ -395,11 +416,11 @@ def build_pipeline(
             | "RolloutLines"
             >> beam.Map(
                 lambda b: (
-                    f"rollouts/{STAGE}/{b.trajectory.subset}.jsonl",
+                    data_file(rollouts_dir(STAGE), b.trajectory.subset),
                     (b.trajectory.id, to_json(b.trajectory)),
                 )
             )
-            | "WriteRollouts" >> WriteSortedJsonl(output)
+            | "WriteRollouts" >> WriteSortedJsonl(output, config.records_per_part)
         )
         rollout_images = bundles | "RolloutImages" >> beam.FlatMap(lambda b: b.images)
         votes = bundles | "Vote" >> beam.Map(_vote, config.pass_rate.correct_at)
@@ -418,36 +439,42 @@ def build_pipeline(
     else:
         rollout_images = None
         to_write = items | "NoTally" >> beam.Map(lambda it: (it, None))
+    # The parts of a subset's files are chosen from its questions before the records are made:
+    # a JSONL record's image paths are relative to its part's folder.
+    verl = config.verl
+    counts = (
+        to_write
+        | "FilesPerItem" >> beam.FlatMap(lambda e: _record_files(e[0].subset, verl))
+        | "CountPerFile" >> beam.CombinePerKey(sum)
+    )
     records = to_write | "RLRecord" >> beam.ParDo(
         RLRecordFn(
             config.columns,
-            config.shards_per_subset,
+            config.records_per_part,
             config.rl_images,
             output,
             VerlRows(config.teacher.max_calls, config.max_images, config.prompts_dir)
             if config.verl
             else None,
-        )
+        ),
+        beam.pvalue.AsDict(counts),
     ).with_outputs("images", "parquet", REJECTED, main=KEPT)
     rejected_all.append(records[REJECTED])
     outcomes = (records[KEPT], *rejected_all, *errors_all) | "Outcomes" >> beam.Flatten()
-    shards = config.shards_per_subset
+    parts = config.records_per_part
+    kept_lines = records[KEPT] | "RLLines" >> beam.Map(
+        lambda o: (data_file(RL, o.subset), (o.sample_id, o.line))
+    )
+    _ = kept_lines | "WriteRL" >> WriteSortedJsonl(output, parts, counts)
+    other = (*rejected_all, *errors_all) | "NotKept" >> beam.Flatten()
     _ = (
-        outcomes
-        | "ByFile"
-        >> beam.Map(
-            lambda o: (
-                shard_path(f"rl/{o.subset}", o.sample_id, shards)
-                if o.status == KEPT
-                else o.relpath(shards),
-                (o.sample_id, o.line),
-            )
-        )
-        | "WriteJsonl" >> WriteSortedJsonl(output)
+        other
+        | "ByFile" >> beam.Map(lambda o: (o.relpath(), (o.sample_id, o.line)))
+        | "WriteJsonl" >> WriteSortedJsonl(output, parts)
     )
     images = [records["images"]] if rollout_images is None else [records["images"], rollout_images]
     _ = images | "AllImages" >> beam.Flatten() | "WriteImages" >> WriteImages(output)
-    grouped = records["parquet"] | "GroupParquet" >> beam.GroupByKey()
+    grouped = records["parquet"] | "ParquetParts" >> GroupIntoParts(parts, counts)
     if config.verl:
         features = verl_features()
         grouped = grouped | "VerlIndex" >> beam.Map(verl_index)

@@ -26,6 +26,7 @@ from pipelines.progress import PROGRESS_ENV, ProgressDisplay
 from pipelines.runner import code_version, pipeline_options, runner_name
 from publish.hub import PushConfig, run_push
 from report import ReportConfig, run_report
+from schemas import layout
 from schemas.config import config_hash, config_to_dict, strip_keys
 from schemas.records import Provenance
 from teachers.factory import OPERATIONAL_KEYS
@@ -59,7 +60,7 @@ def check_run_folder(path: str, flag: str, need_config: bool = True) -> None:
         raise StageCheckError(f"{flag} RUN_DIR is required")
     if not exists(path):
         raise StageCheckError(f"{flag} {path}: no such run folder")
-    if need_config and not exists(join(path, "config.json")):
+    if need_config and not exists(join(path, layout.CONFIG)):
         raise StageCheckError(f"{flag} {path}: not a run folder (no config.json)")
 
 
@@ -147,7 +148,7 @@ class Stage:
 
 
 def _prepare_output(output: str, stage: str, config_dict: dict, overwrite: bool) -> None:
-    previous_path = join(output, "config.json")
+    previous_path = join(output, layout.CONFIG)
     if exists(previous_path):
         previous = read_json(previous_path)
         same = strip_keys(previous.get("config") or {}, RESUMABLE_KEYS) == strip_keys(
@@ -161,15 +162,7 @@ def _prepare_output(output: str, stage: str, config_dict: dict, overwrite: bool)
                 )
     if overwrite and "://" not in output:
         # Stale shards of an earlier layout would otherwise sit beside the new ones.
-        stale = (
-            f"sft/{stage}",
-            f"rejected/{stage}",
-            f"errors/{stage}.jsonl",
-            f"trajectories/{stage}",
-            f"rollouts/{stage}",
-            "rl",
-        )
-        for rel in stale:
+        for rel in layout.stage_outputs(stage):
             path = Path(output) / rel
             if path.is_dir():
                 shutil.rmtree(path)
@@ -196,7 +189,7 @@ def _run_stage(
     _prepare_output(output, stage, config_dict, overwrite)
     digest = config_hash(config, RESUMABLE_KEYS)
     write_json(
-        join(output, "config.json"),
+        join(output, layout.CONFIG),
         {
             "stage": stage,
             "config": config_dict,
@@ -224,7 +217,7 @@ def _run_stage(
             os.environ.pop(PROGRESS_ENV, None)
     result = p.result if hasattr(p, "result") else None
     elapsed = time.monotonic() - start
-    metrics = read_json(join(output, "metrics.json"))
+    metrics = read_json(join(output, layout.METRICS))
     counters = {}
     if result is not None:
         try:
@@ -233,7 +226,7 @@ def _run_stage(
         except (AttributeError, NotImplementedError, KeyError):
             counters = {}
     write_json(
-        join(output, "run.json"),
+        join(output, layout.RUN),
         {
             "stage": stage,
             "runner": runner_name(options),

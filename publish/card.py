@@ -19,7 +19,8 @@ from typing import Any
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.io import join
-from publish.dataset import RL_STAGE, SFT_STAGES, Run, SplitSource
+from publish.dataset import RL_STAGE, SFT_STAGES, Run, SplitSource, subset_files
+from schemas import layout
 from schemas.config import build_config
 
 GENERATED_LICENSE = "apache-2.0"  # generators/oracle.py: what generated samples are released under
@@ -120,14 +121,16 @@ def collect_sources(run: Run, subsets: Iterable[str]) -> list[SourceInfo]:
         source = f"{entry.get('kind', 'generic')}:{entry.get('path', '')}"
         from_inputs[_input_subset(entry)] = (source, str(entry.get("license") or ""))
     found: dict[str, tuple[str, str]] = {}
-    for folder in (f"trajectories/{run.stage}", f"rejected/{run.stage}"):
+    for folder in (layout.trajectories_dir(run.stage), layout.rejected_dir(run.stage)):
+        files = subset_files(run.root, folder)
         for subset in subsets:
-            if subset in found and found[subset][1]:
-                continue
-            for item in _scan_items(join(run.root, folder, f"{subset}.jsonl")):
-                found[subset] = (str(item.get("source", "")), str(item.get("license") or ""))
-                if found[subset][1]:
+            for path in files.get(subset, ()):  # its one file, or its parts
+                if subset in found and found[subset][1]:
                     break
+                for item in _scan_items(join(run.root, path)):
+                    found[subset] = (str(item.get("source", "")), str(item.get("license") or ""))
+                    if found[subset][1]:
+                        break
     out = []
     for subset in sorted(subsets):
         source, license_id = found.get(subset, ("", ""))

@@ -22,6 +22,7 @@ from typing import Any
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.io import exists, join, read_json
+from schemas import layout
 from schemas.rl import resolve_image
 
 SFT_STAGES = ("cold_start", "reflective")
@@ -62,11 +63,11 @@ class SplitSource:
 
 
 def read_run(output: str) -> Run:
-    for name in ("config.json", "metrics.json"):
+    for name in (layout.CONFIG, layout.METRICS):
         if not exists(join(output, name)):
             raise PublishError(f"{output} is not a run directory: {name} is missing")
-    config = read_json(join(output, "config.json"))
-    metrics = read_json(join(output, "metrics.json"))
+    config = read_json(join(output, layout.CONFIG))
+    metrics = read_json(join(output, layout.METRICS))
     stage = config.get("stage", "")
     if stage not in (*SFT_STAGES, RL_STAGE):
         raise PublishError(f"{output}: stage {stage!r} has no data to publish")
@@ -98,22 +99,31 @@ def _relative(root: str, path: str) -> str:
     return path[len(prefix) :] if path.startswith(prefix) else path
 
 
+def subset_files(root: str, folder: str, suffix: str = layout.JSONL) -> dict[str, tuple[str, ...]]:
+    """{subset: its files relative to `root`} of the data folder `folder` (one file or every
+    part, schemas.layout). Raises PublishError for a subset with missing parts."""
+    base = join(root, folder)
+    listing = _match(join(base, "*" + suffix)) + _match(join(base, "*", "*" + suffix))
+    try:
+        found = layout.find_subsets(base, listing, suffix)
+    except ValueError as exc:
+        raise PublishError(str(exc)) from exc
+    return {s.name: tuple(_relative(root, p) for p in s.files) for s in found}
+
+
 def split_sources(run: Run) -> list[SplitSource]:
     """The subsets with kept rows, in subset order, with the files holding them."""
-    base = f"sft/{run.stage}" if run.stage in SFT_STAGES else "rl"
+    base = layout.sft_dir(run.stage) if run.stage in SFT_STAGES else layout.RL
+    found = subset_files(run.root, base)
     sources = []
     used: dict[str, str] = {}
     for subset, entry in sorted((run.metrics.get("subsets") or {}).items()):
         kept = int(entry.get("kept", 0))
         if kept == 0:
             continue
-        single = f"{base}/{subset}.jsonl"
-        if exists(join(run.root, single)):
-            files: tuple[str, ...] = (single,)
-        else:
-            parts = _match(join(run.root, base, subset, "part-*.jsonl"))
-            files = tuple(_relative(run.root, p) for p in parts)
+        files = found.get(subset, ())
         if not files:
+            single = layout.data_file(base, subset)
             raise PublishError(f"{run.root}: subset {subset} kept {kept} but {single} is missing")
         split = split_name(subset)
         if split in used:

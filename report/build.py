@@ -26,9 +26,10 @@ from report.data import EVALUATED, KEPT, REJECTED, Scan, letter_report, scan_run
 from report.evaluation import evaluation_section
 from report.svg import bar_chart
 from report.traces import skewed_families, trace_figures
+from schemas import layout
 
 STAGE = "report"
-REPORT_FILE = "report.html"
+REPORT_FILE = layout.REPORT
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from apache_beam.io.filesystems import FileSystems
 from drawing.parse import parse_turn
 from filters.length import LengthConfig, record_length
 from filters.scoring import extract_answer, normalize_choice
+from schemas import layout
 from schemas.rl import resolve_image
 from schemas.sharegpt import IMAGE_TOKEN, image_path
 
@@ -47,37 +48,42 @@ def _glob(root: str, pattern: str) -> list[str]:
     return sorted(m.path for m in found)
 
 
-def data_files(root: str, folder: str) -> list[tuple[str, str, str]]:
-    """(stage, subset, path) of every JSONL file under DIR/<folder>/<stage>/, sharded or not
-    (`<subset>.jsonl` or `<subset>/part-*.jsonl`)."""
-    out = []
-    for path in _glob(root, f"{folder}/*/*.jsonl") + _glob(root, f"{folder}/*/*/*.jsonl"):
-        rel = path[len(root) :].lstrip("/").split("/")
-        stage = rel[1]
-        subset = rel[2][: -len(".jsonl")] if len(rel) == 3 else rel[2]
-        out.append((stage, subset, path))
-    return out
+def subset_files(root: str, folder: str) -> list[tuple[str, str]]:
+    """(subset, path) of every JSONL file of the data folder DIR/<folder>, one file or every
+    part of each subset (schemas.layout)."""
+    base = FileSystems.join(root, folder)
+    listing = _glob(base, "*" + layout.JSONL) + _glob(base, "*/*" + layout.JSONL)
+    found = layout.find_subsets(base, listing)
+    return [(subset.name, path) for subset in found for path in subset.files]
+
+
+def data_files(root: str, kind: str) -> list[tuple[str, str, str]]:
+    """(stage, subset, path) of every JSONL file under DIR/<kind>/<stage>/ (`sft`, `rejected`),
+    one file or every part of each subset."""
+    prefix = FileSystems.join(root, kind).rstrip("/") + "/"
+    files = _glob(root, f"{kind}/*/*{layout.JSONL}") + _glob(root, f"{kind}/*/*/*{layout.JSONL}")
+    stages = sorted({p[len(prefix) :].split("/", 1)[0] for p in files if p.startswith(prefix)})
+    return [
+        (stage, subset, path)
+        for stage in stages
+        for subset, path in subset_files(root, f"{kind}/{stage}")
+    ]
 
 
 def rl_files(root: str) -> list[tuple[str, str, str]]:
-    out = []
-    for path in _glob(root, "rl/*.jsonl") + _glob(root, "rl/*/*.jsonl"):
-        rel = path[len(root) :].lstrip("/").split("/")
-        subset = rel[1][: -len(".jsonl")] if len(rel) == 2 else rel[1]
-        out.append(("rl_data", subset, path))
-    return out
+    return [("rl_data", subset, path) for subset, path in subset_files(root, layout.RL)]
 
 
 def eval_files(root: str) -> list[tuple[str, str]]:
     """(benchmark, path) of the evaluate stage's trajectory files (eval/trajectories/)."""
-    paths = _glob(root, "eval/trajectories/*.jsonl")
-    return [(path.rsplit("/", 1)[-1][: -len(".jsonl")], path) for path in paths]
+    paths = _glob(root, layout.eval_trajectories("*"))
+    return [(path.rsplit("/", 1)[-1][: -len(layout.JSONL)], path) for path in paths]
 
 
 def eval_results(root: str) -> dict[str, Any]:
     """{benchmark: eval/<benchmark>.json} of an evaluation run; {} for any other run."""
     out = {}
-    for path in _glob(root, "eval/*.json"):
+    for path in _glob(root, layout.eval_result("*")):
         doc = read_json_file(path)
         if isinstance(doc, dict) and "benchmark" in doc and "accuracy" in doc:
             out[str(doc["benchmark"])] = doc
@@ -416,7 +422,7 @@ def rejection_entry(record: dict[str, Any], subset: str, stage: str) -> dict[str
     }
 
 
-def rl_entry(record: dict[str, Any], subset: str, shard: str = "rl/x.jsonl") -> dict[str, Any]:
+def rl_entry(record: dict[str, Any], subset: str, shard: str) -> dict[str, Any]:
     """The viewer entry of an RL record found in the run-relative file `shard`."""
     paths = [
         resolve_image(shard, p) for p in record.get("images") or record.get("image_path") or []
@@ -557,8 +563,8 @@ def scan_run(root: str, max_per_group: int, seed: int) -> Scan:
     return Scan(
         stats=stats,
         groups=groups,
-        metrics=read_json_file(FileSystems.join(root, "metrics.json")),
-        config=read_json_file(FileSystems.join(root, "config.json")),
+        metrics=read_json_file(FileSystems.join(root, layout.METRICS)),
+        config=read_json_file(FileSystems.join(root, layout.CONFIG)),
         evaluation=eval_results(root),
     )
 

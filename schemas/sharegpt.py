@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from schemas.layout import image_file as image_path  # re-exported: the records' image paths
 from schemas.records import Trajectory
 
 # The LLaMA-Factory SFT hand-off's sequence cutoff and image pixel cap (trainer/handoff.py); the
@@ -27,11 +28,6 @@ ROLE_TAGS = {
 
 class ExportError(ValueError):
     """A record would break LLaMA-Factory; the message names the record and the field."""
-
-
-def image_path(key: str) -> str:
-    """Where a content-addressed image lives, relative to the dataset root."""
-    return f"images/{key[:2]}/{key}"
 
 
 def to_sharegpt(trajectory: Trajectory) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from generators import registry
 from pipelines import cold_start
 from pipelines.cold_start import ColdStartConfig, build_pipeline
+from schemas.layout import part_index
 from schemas.records import rejection_from_dict
 from schemas.sharegpt import validate_sharegpt
 from tests.factories import PROVENANCE
@@ -113,13 +114,26 @@ def test_default_stage_writes_a_loadable_dataset_with_both_subsets(tmp_path):
     assert metrics["subsets"]["maze"]["reflective_kept"] >= 1
 
 
-def test_shards_split_by_id(scripted, tmp_path):
-    config = ColdStartConfig(num_samples=24, mix={"scripted": 1.0}, shards_per_subset=3)
+def test_a_large_subset_is_split_into_parts_by_id(scripted, tmp_path):
+    # At 3 records per part the 4 kept records become 2 parts, named like Hub split shards.
+    config = ColdStartConfig(num_samples=24, mix={"scripted": 1.0}, records_per_part=3)
     pipeline, _ = _run(config, tmp_path)
     pipeline.run().wait_until_finish()
-    parts = sorted((tmp_path / "sft/cold_start/scripted").glob("part-*-of-00003.jsonl"))
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    kept = metrics["subsets"]["scripted"]["kept"]
+    folder = tmp_path / "sft/cold_start/scripted"
+    parts = sorted(folder.glob("scripted-*-of-*.jsonl"))
+    count = -(-kept // 3)
+    assert [p.name for p in parts] == [
+        f"scripted-{i:05d}-of-{count:05d}.jsonl" for i in range(count)
+    ]
+    assert not (tmp_path / "sft/cold_start/scripted.jsonl").exists()
+    for part in parts:
+        ids = [r["id"] for r in _lines(part)]
+        assert ids == sorted(ids)
+        assert all(part_index(i, count) == int(part.name.split("-")[-3]) for i in ids)
     ids = [r["id"] for p in parts for r in _lines(p)]
-    assert len(ids) == 4 and len(set(ids)) == 4
+    assert len(ids) == kept and len(set(ids)) == kept
     info = json.loads((tmp_path / "dataset_info.json").read_text())
     assert info["cold_start_scripted"]["file_name"] == "sft/cold_start/scripted"
 

@@ -30,9 +30,7 @@ def _check(run_dir: Path) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("lf") / "run"
+def _make_run(out: Path, *extra: str) -> Path:
     result = subprocess.run(
         [
             sys.executable,
@@ -45,6 +43,7 @@ def run_dir(tmp_path_factory) -> Path:
             "5",
             "--output",
             str(out),
+            *extra,
         ],
         capture_output=True,
         text=True,
@@ -52,6 +51,11 @@ def run_dir(tmp_path_factory) -> Path:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return out
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    return _make_run(tmp_path_factory.mktemp("lf") / "run")
 
 
 def test_every_record_survives_llamafactory(run_dir):
@@ -78,3 +82,20 @@ def test_the_check_fails_on_a_broken_record(run_dir, tmp_path):
     result = _check(broken)
     assert result.returncode == 1
     assert "FAIL cold_start_maze" in result.stdout and "does not match" in result.stdout
+
+
+def test_a_run_in_parts_loads_every_part(tmp_path):
+    """At 6 records per part every subset is a folder of parts, which dataset_info.json names;
+    LLaMA-Factory's loader reads the whole folder."""
+    config = tmp_path / "parts.json"
+    config.write_text(json.dumps({"records_per_part": 6}))
+    run = _make_run(tmp_path / "run", "--config", str(config))
+    info = json.loads((run / "dataset_info.json").read_text())
+    subsets = json.loads((run / "metrics.json").read_text())["subsets"]
+    result = _check(run)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for name, entry in subsets.items():
+        kept = entry["kept"]
+        assert info[f"cold_start_{name}"]["file_name"] == f"sft/cold_start/{name}"
+        assert len(list((run / "sft/cold_start" / name).glob(f"{name}-*-of-*.jsonl"))) > 1
+        assert f"ok   cold_start_{name}: {kept} records -> {kept} examples" in result.stdout

@@ -27,9 +27,6 @@ def test_kept_outcome_is_a_sharegpt_line():
     assert outcome.status == KEPT and outcome.turns == 3
     assert json.loads(outcome.line)["images"][0].startswith("images/aa/")
     assert outcome.relpath() == "sft/cold_start/maze.jsonl"
-    assert outcome.relpath(4).startswith(
-        "sft/cold_start/maze/part-"
-    ) and "-of-00004" in outcome.relpath(4)
 
 
 def test_export_failure_becomes_a_rejection():

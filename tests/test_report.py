@@ -131,9 +131,9 @@ def test_bottom_k_keeps_the_smallest_ranks_in_any_order():
 
 def test_sampling_is_bounded_per_group_and_stated(tmp_path):
     kept = [to_sharegpt(make_trajectory(f"maze-{i:05d}")) for i in range(50)]
-    # Sharded layout for one subset: sft/<stage>/<subset>/part-*.jsonl.
-    _write_jsonl(tmp_path / "sft/cold_start/maze/part-00000-of-00002.jsonl", kept[:30])
-    _write_jsonl(tmp_path / "sft/cold_start/maze/part-00001-of-00002.jsonl", kept[30:])
+    # One subset in parts: sft/<stage>/<subset>/<subset>-0000k-of-0000n.jsonl.
+    _write_jsonl(tmp_path / "sft/cold_start/maze/maze-00000-of-00002.jsonl", kept[:30])
+    _write_jsonl(tmp_path / "sft/cold_start/maze/maze-00001-of-00002.jsonl", kept[30:])
     rejected = [
         to_json(Rejection(f"maze-r{i}", "cold_start", "maze", "wrong_answer", "no", None))
         for i in range(7)

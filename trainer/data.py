@@ -22,6 +22,8 @@ from typing import Any
 
 from PIL import Image
 
+from schemas import layout
+
 log = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100
@@ -61,14 +63,24 @@ def _image_root(jsonl: Path, relative: str) -> Path:
     raise FileNotFoundError(f"{jsonl}: image {relative!r} not found under any parent directory")
 
 
+def _entry_files(path: Path) -> list[Path]:
+    """The JSONL files of a dataset_info.json `file_name`: the file, or every part in the folder
+    it names (schemas.layout), in part order."""
+    if not path.is_dir():
+        return [path]
+    listing = [str(p) for p in path.glob("*" + layout.JSONL)]
+    found = layout.find_subsets(str(path.parent), listing)
+    return [Path(f) for subset in found for f in subset.files]
+
+
 def sft_shards(data: str | Path, datasets: Sequence[str] = ()) -> list[tuple[str, Path]]:
     """(subset name, jsonl path) of SFT shards. `data` is a run directory (its
-    dataset_info.json lists the shards; `datasets` selects entries by name, default all) or
-    one .jsonl file."""
+    dataset_info.json lists the shards, one file or a folder of parts per entry; `datasets`
+    selects entries by name, default all) or one .jsonl file."""
     data = Path(data)
     if data.is_file():
         return [(data.stem, data)]
-    info_path = data / "dataset_info.json"
+    info_path = data / layout.DATASET_INFO
     if not info_path.is_file():
         raise FileNotFoundError(f"{data}: no dataset_info.json (not a run directory with SFT data)")
     info = json.loads(info_path.read_text(encoding="utf-8"))
@@ -78,7 +90,7 @@ def sft_shards(data: str | Path, datasets: Sequence[str] = ()) -> list[tuple[str
     unknown = [n for n in names if n not in info]
     if unknown:
         raise ValueError(f"{info_path}: unknown dataset(s) {unknown}; known: {sorted(info)}")
-    return [(n, data / info[n]["file_name"]) for n in names]
+    return [(n, path) for n in names for path in _entry_files(data / info[n]["file_name"])]
 
 
 def load_sft_samples(data: str | Path, datasets: Sequence[str] = ()) -> list[SFTSample]:
@@ -121,11 +133,16 @@ SCORED_TYPES = ("multiple choice", "numerical")
 
 
 def rl_shards(data: str | Path) -> list[Path]:
-    """RL shards: `data/rl/*.jsonl` of a run directory, or one .jsonl file."""
+    """RL shards: every file of `data/rl/` (one per subset, or its parts) of a run directory,
+    or one .jsonl file."""
     data = Path(data)
     if data.is_file():
         return [data]
-    shards = sorted((data / "rl").glob("*.jsonl")) if (data / "rl").is_dir() else []
+    folder = data / layout.RL
+    pattern = "*" + layout.JSONL
+    listing = [str(p) for p in (*folder.glob(pattern), *folder.glob("*/" + pattern))]
+    found = layout.find_subsets(str(folder), listing)
+    shards = [Path(f) for subset in found for f in subset.files]
     if not shards:
         raise FileNotFoundError(f"{data}: no rl/*.jsonl shards")
     return shards

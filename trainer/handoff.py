@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from schemas import layout
 from schemas.sharegpt import CUTOFF_LEN, IMAGE_MAX_PIXELS
 from trainer.handoff_rl import trl_command, verl_command
 
@@ -121,11 +122,18 @@ EASYR1_NESTED = {
 
 
 def _datasets(run_dir: Path, prefix: str) -> list[str]:
-    info_path = run_dir / "dataset_info.json"
+    info_path = run_dir / layout.DATASET_INFO
     if not info_path.is_file():
         return []
     info = json.loads(info_path.read_text(encoding="utf-8"))
     return [name for name, entry in info.items() if entry.get("file_name", "").startswith(prefix)]
+
+
+def _rl_files(rl_dir: Path, suffix: str) -> list[Path]:
+    """Every file of rl/ with `suffix`: one per subset, or its parts (schemas.layout)."""
+    listing = [str(p) for p in (*rl_dir.glob("*" + suffix), *rl_dir.glob("*/*" + suffix))]
+    found = layout.find_subsets(str(rl_dir), listing, suffix)
+    return [Path(f) for subset in found for f in subset.files]
 
 
 def llamafactory_sft(
@@ -285,7 +293,7 @@ def write_handoff(
     )
     written: dict[str, str] = {}
 
-    cold = _datasets(run, "sft/cold_start")
+    cold = _datasets(run, layout.sft_dir("cold_start"))
     if cold:
         path = out / "stage1_cold_start_sft.yaml"
         path.write_text(
@@ -294,15 +302,15 @@ def write_handoff(
             )
         )
         written["stage1"] = str(path)
-    reflective = _datasets(reflective_run, "sft/reflective")
+    reflective = _datasets(reflective_run, layout.sft_dir("reflective"))
     if reflective:
         path = out / "stage2_reflective_sft.yaml"
         start = str(stage1_out) if cold else model
         config = llamafactory_sft(start, str(reflective_run), reflective, str(stage2_out))
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         written["stage2"] = str(path)
-    rl_dir = run / "rl"
-    shards = sorted(rl_dir.glob("*.parquet")) or sorted(rl_dir.glob("*.jsonl"))
+    rl_dir = run / layout.RL
+    shards = _rl_files(rl_dir, layout.PARQUET) or _rl_files(rl_dir, layout.JSONL)
     if shards:
         # EasyR1 reads one file or a directory of parquet files (datasets' loader); one subset
         # per file, so a single file is passed when there is one, else the rl directory.
