@@ -21,10 +21,10 @@ from typing import Any
 from apache_beam.io.filesystems import FileSystems
 
 from filters.length import CUTOFF_LEN, ESTIMATE, length_summary
-from pipelines.io import write_bytes
 from report.data import EVALUATED, KEPT, REJECTED, Scan, letter_report, scan_run
 from report.evaluation import evaluation_section
 from report.svg import bar_chart
+from storage.files import write_bytes
 
 STAGE = "report"
 REPORT_FILE = "report.html"

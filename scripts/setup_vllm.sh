@@ -20,7 +20,7 @@ if ! {
     && "${pip[@]}" uninstall -y torchaudio torchcodec triton \
     && .venv-vllm/bin/python scripts/patch_torchvision.py \
     && "${pip[@]}" install --no-deps -e . \
-    && .venv-vllm/bin/python -c "from vllm import LLM; import pipelines.stages, teachers.vllm_backend"
+    && .venv-vllm/bin/python -c "from vllm import LLM; import cli.stages, teachers.vllm_backend"
 } > .venv-vllm.log 2>&1; then
   tail -n 40 .venv-vllm.log
   exit 1
