@@ -15,7 +15,7 @@ echo "checking the package: ruff, wheel, clean install, the installed command"
 if ! {
   .venv/bin/python -m pip wheel --no-deps -w "$work/dist" "$repo" \
     && "$PY" -m venv "$work/venv" \
-    && "$work/venv/bin/python" -m pip install "$work"/dist/drawreason-*.whl \
+    && "$work/venv/bin/python" -m pip install -c constraints.txt "$work"/dist/drawreason-*.whl \
     && "$work/venv/bin/python" -m pip check; } > "$work/pip.log" 2>&1; then
   tail -n 40 "$work/pip.log"
   exit 1
