@@ -8,7 +8,9 @@
 #   .venv-verl  verl 0.9.1 on CPU, for tests_integrations/verl (the drawing tool, parser and
 #             loader against the real verl); SKIP_VERL=1 skips building it and those tests
 #   package   ruff, the wheel built and installed into a clean venv, the main job run with the
-#             installed `drawreason` command (scripts/check_package.sh; SKIP_PACKAGE=1 skips)
+#             installed `drawreason` command, the reward files loaded by path beside unrelated
+#             packages named like ours, `pip install .[dev]` into a second clean venv
+#             (scripts/check_package.sh; SKIP_PACKAGE=1 skips)
 #   chromium  headless, from Debian, for the report's browser test (SKIP_BROWSER=1 skips
 #             installing it; that test is then skipped)
 set -euo pipefail

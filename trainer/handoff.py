@@ -12,8 +12,8 @@
   an adapter around trainer/reward.py:compute_score, the same scoring as the data filters).
 
 Multi-turn RL with the drawing environment inside EasyR1 needs a multi-turn rollout worker (as
-in the ViLaSR fork); stock EasyR1 rolls out a single turn. `python -m trainer grpo` runs the
-multi-turn loop here.
+in the ViLaSR fork); stock EasyR1 rolls out a single turn. `python -m trainer grpo`
+runs the multi-turn loop here.
 """
 
 from __future__ import annotations
