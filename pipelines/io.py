@@ -1,4 +1,8 @@
-"""Output writing through Beam's FileSystems, so local, gs:// and s3:// paths work alike."""
+"""Beam transforms that write a run's outputs through Beam's FileSystems (local, gs://, s3://).
+
+The whole-file helpers live in storage/files.py, Beam-free; they are imported here for these
+transforms and for the stage modules that write through pipelines.io.
+"""
 
 from __future__ import annotations
 
@@ -7,32 +11,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
+
+# Re-exported: the stage modules import these from pipelines.io with the transforms.
+from storage.files import exists, join, read_json, write_bytes, write_json  # noqa: F401
 
 from schemas.layout import RECORDS_PER_PART, image_file, part_count, record_file
-
-
-def join(root: str, *parts: str) -> str:
-    return FileSystems.join(root, *parts)
-
-
-def write_bytes(path: str, data: bytes) -> None:
-    """Write a whole file (Beam's local file system creates parent folders itself)."""
-    with FileSystems.create(path, mime_type="application/octet-stream") as f:
-        f.write(data)
-
-
-def write_json(path: str, obj: Any) -> None:
-    write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode("utf-8"))
-
-
-def read_json(path: str) -> Any:
-    with FileSystems.open(path) as f:
-        return json.loads(f.read().decode("utf-8"))
-
-
-def exists(path: str) -> bool:
-    return FileSystems.exists(path)
 
 
 class WriteSortedLinesFn(beam.DoFn):

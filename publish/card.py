@@ -18,10 +18,10 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.io import join
 from publish.dataset import RL_STAGE, SFT_STAGES, Run, SplitSource, subset_files
 from schemas import layout
 from schemas.config import build_config
+from storage.files import join
 
 GENERATED_LICENSE = "apache-2.0"  # generators/oracle.py: what generated samples are released under
 TASK_CATEGORIES = ["image-text-to-text", "visual-question-answering"]

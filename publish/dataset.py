@@ -21,9 +21,9 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.io import exists, join, read_json
 from schemas import layout
 from schemas.rl import resolve_image
+from storage.files import exists, join, read_json
 
 SFT_STAGES = ("cold_start", "reflective")
 RL_STAGE = "rl_data"

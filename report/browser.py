@@ -3,7 +3,7 @@ browser test and to take the README screenshot.
 
     python -m report.browser DIR/report.html docs/report.png
 
-Needs `selenium` (requirements-dev.txt) and Debian's `chromium` + `chromium-driver`
+Needs `selenium` (the `[dev]` extra) and Debian's `chromium` + `chromium-driver`
 (.ci/run installs them). Selenium is given the driver's path, so it never downloads one.
 """
 

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv_lib.sh
-build_venv .venv-vllm requirements-vllm.txt \
-  "from vllm import LLM; import pipelines.stages, teachers.vllm_backend" \
+WITH_PROJECT_DEPS=1 build_venv .venv-vllm requirements-vllm.txt \
+  "from vllm import LLM; import cli.stages, teachers.vllm_backend" \
   '$PIP uninstall -y torchaudio torchcodec triton' \
   '"$VPY" scripts/patch_torchvision.py'

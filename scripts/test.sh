@@ -13,7 +13,9 @@
 #   one definition  tests_integrations/test_one_definition.py, in .venv, runs the same scripted
 #             replies through every entry point (verl and TRL ones in their venvs)
 #   package   ruff, the wheel built and installed into a clean venv, the main job run with the
-#             installed `drawreason` command (scripts/check_package.sh; SKIP_PACKAGE=1 skips)
+#             installed `drawreason` command, the reward files loaded by path beside unrelated
+#             packages named like ours, `pip install .[dev]` into a second clean venv
+#             (scripts/check_package.sh; SKIP_PACKAGE=1 skips)
 #   chromium  headless, from Debian, for the report's browser test (SKIP_BROWSER=1 skips
 #             installing it; that test is then skipped)
 set -euo pipefail

@@ -7,7 +7,9 @@
 # torch), then REQUIREMENTS, then runs each STEP (a shell command line, run with the venv's
 # pip as $PIP and its python as $VPY), installs the project with --no-deps and runs CHECK with
 # the venv's python (`python -c CHECK`). Safe to run again: a stamp named after the sha256 of
-# the requirements, requirements.txt and pyproject.toml skips the work once it succeeded.
+# the requirements, constraints.txt, pyproject.toml and setup.py skips the work once it succeeded.
+# With WITH_PROJECT_DEPS=1 the project's own dependencies go in too, resolved together with
+# REQUIREMENTS under constraints.txt (the vLLM venv runs the stages; verl's and TRL's do not).
 # Output goes to VENV.log; on failure its tail is printed and the function returns 1.
 _run_steps() {
   local step
@@ -22,7 +24,7 @@ build_venv() {
   local py=${PYTHON:-python3.11}
   command -v "$py" >/dev/null 2>&1 || py=python3
   local stamp
-  stamp=$venv/.installed-$(cat "$reqs" requirements.txt pyproject.toml | sha256sum | cut -c1-16)
+  stamp=$venv/.installed-$(cat "$reqs" constraints.txt pyproject.toml setup.py | sha256sum | cut -c1-16)
   [ -f "$stamp" ] && return 0
   echo "installing $reqs into $venv (a few minutes; log: $venv.log)"
   local torch_pin
@@ -32,7 +34,11 @@ build_venv() {
     { [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"; } \
       && $PIP install --upgrade pip \
       && $PIP install "$torch_pin" \
-      && $PIP install -r "$reqs" \
+      && if [ "${WITH_PROJECT_DEPS:-0}" = 1 ]; then
+        $PIP install -c constraints.txt -r "$reqs" -e .
+      else
+        $PIP install -r "$reqs"
+      fi \
       && _run_steps "$@" \
       && $PIP install --no-deps -e . \
       && "$VPY" -c "$check"

@@ -1,7 +1,8 @@
 """A teacher served by an in-process vLLM engine (`vllm.LLM`), one engine per worker.
 
 Install: `scripts/setup_vllm.sh` (requirements-vllm.txt) builds `.venv-vllm` with vLLM on CPU;
-on GPU machines requirements-gpu.txt. This module imports without vllm; `load()` imports it.
+on GPU machines `pip install 'drawreason[vllm-gpu]'`. This module imports without vllm; `load()`
+imports it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ StructuredOutputs = Callable[[Sequence[ChatMessage]], Mapping[str, Any] | None]
 
 MISSING_VLLM = (
     "vllm is not installed in this environment: build the vLLM venv with scripts/setup_vllm.sh "
-    "(CPU, requirements-vllm.txt) or install requirements-gpu.txt"
+    "(CPU, requirements-vllm.txt) or, on a GPU machine, pip install 'drawreason[vllm-gpu]'"
 )
 
 

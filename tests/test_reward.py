@@ -87,27 +87,64 @@ def test_loads_by_path_in_a_fresh_interpreter(tmp_path):
     assert json.loads(beam_modules) == []  # no pipeline machinery pulled in by the reward
 
 
-def test_loads_by_path_beside_an_unrelated_filters_package(tmp_path):
-    other = tmp_path / "site" / "filters"
-    other.mkdir(parents=True)
-    (other / "__init__.py").write_text("UNRELATED = True\n")
-    path = str(ROOT / "trainer/reward.py")
-    code = (
-        "import importlib.util, json\n"
-        f"spec = importlib.util.spec_from_file_location('custom_reward', {path!r})\n"
-        "module = importlib.util.module_from_spec(spec)\n"
-        "spec.loader.exec_module(module)\n"
-        "print(json.dumps(module.compute_score("
-        "'<think>x</think> Action: Answer\\n<answer>B</answer><|endoftext|>', 'B')))\n"
-    )
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path / "site")}
-    result = subprocess.run(
-        [sys.executable, "-c", code],
+CHECK = ROOT / "scripts" / "check_reward_by_path.py"
+
+
+def test_loads_by_path_beside_unrelated_packages_named_like_ours(tmp_path):
+    """The three reward files, loaded by path from this checkout, score an oracle trajectory
+    as the filters did while packages named filters, schemas, drawing and trainer are first
+    on sys.path and imported already (scripts/check_package.sh runs the same check on the
+    installed wheel, and on a checkout where drawreason is not installed)."""
+    case = tmp_path / "case.json"
+    made = subprocess.run(
+        [sys.executable, str(CHECK), "case", str(case)],
         cwd=tmp_path,
-        env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
+    )
+    assert made.returncode == 0, made.stderr
+    result = subprocess.run(
+        [sys.executable, str(CHECK), "score", str(ROOT), str(case)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout.strip().splitlines()[-1])["overall"] == 2.0
+    assert "reward by path ok" in result.stdout
+    # The check fails when a score differs from the case's.
+    doc = json.loads(case.read_text())
+    doc["scores"]["reflection"] = 0.0
+    case.write_text(json.dumps(doc))
+    result = subprocess.run(
+        [sys.executable, str(CHECK), "score", str(ROOT), str(case)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert "trainer/reward.py: reflection 1.0 != 0.0" in result.stderr
+
+
+def test_refuses_a_different_drawreason_imported_already(tmp_path):
+    """Loaded by path while another drawreason is imported, the reward says so instead of
+    scoring with a mix of two versions."""
+    other = tmp_path / "site" / "drawreason"
+    other.mkdir(parents=True)
+    (other / "__init__.py").write_text("")
+    path = str(ROOT / "trainer/reward.py")
+    code = (
+        "import importlib.util, sys\n"
+        f"sys.path.insert(0, {str(tmp_path / 'site')!r})\n"
+        "import drawreason\n"
+        f"spec = importlib.util.spec_from_file_location('custom_reward', {path!r})\n"
+        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1
+    assert "ImportError" in result.stderr and "another one is imported already" in result.stderr
+    assert str(other / "__init__.py") in result.stderr

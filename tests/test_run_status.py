@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from cli.stages import failure_reason
 from drawing.format import format_answer_turn
 from pipelines.progress import ProgressTicker, format_progress, read_counts
-from pipelines.stages import failure_reason
 from tests.scripted_server import ScriptedServer
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,14 +16,18 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
-if importlib.util.find_spec("trainer") is None:  # loaded by path from a checkout
-    sys.path.append(str(Path(__file__).resolve().parent.parent))
+if __package__ in (None, ""):  # loaded by path: so is trainer/reward.py, which imports our package
+    _spec = importlib.util.spec_from_file_location(
+        "_drawreason_reward_by_path", Path(__file__).resolve().parents[1] / "trainer" / "reward.py"
+    )
+    if _spec is None or _spec.loader is None:
+        raise ImportError(f"no trainer/reward.py beside {__file__}")
+    _spec.loader.exec_module(importlib.util.module_from_spec(_spec))
 
-from trainer.reward import compute_score as score_response  # noqa: E402
+from drawreason.trainer.reward import compute_score as score_response  # noqa: E402
 
 _LETTER = re.compile(r"^\(?[A-Za-z]\)?\.?$")
 

@@ -9,7 +9,7 @@ different forms; every form gets the same scores:
 - the response only (EasyR1, our trainer): the text after the generation prompt;
 - either one ending in `<|im_end|>`, `<|endoftext|>` (padding included) or no end token.
 
-Scoring is the data filters' code (filters.scoring) and operations are checked by the drawing
+Scoring is the data filters' code (filters/scoring.py) and operations are checked by the drawing
 environment's own check (index range, points inside their image, no duplicate operation), so a
 filter and a reward never disagree on one string.
 """
@@ -17,6 +17,7 @@ filter and a reward never disagree on one string.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import os
 import re
@@ -25,14 +26,44 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
-if __package__ in (None, ""):  # loaded by path: import the checkout this file belongs to
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from drawing.environment import check_operations, operation_signature  # noqa: E402
-from drawing.parse import parse_to_turn  # noqa: E402
-from drawing.prompts import Prompts  # noqa: E402
-from filters.grounding import ground_operations  # noqa: E402
-from filters.scoring import (  # noqa: E402
+def _import_own_package() -> None:
+    """Import the drawreason package this file belongs to, when a trainer loads it by path.
+
+    The file sits in an installed package (site-packages/drawreason/trainer/reward.py) or in a
+    checkout (drawreason/__init__.py beside trainer/). That package's __init__ is loaded as
+    `drawreason`, with nothing added to sys.path, so another project's `filters` or `schemas`,
+    imported already or first on sys.path, never stands in for ours. Raises ImportError when a
+    different drawreason is imported already (mixing two versions would go unnoticed).
+    """
+    package = Path(__file__).resolve().parent.parent
+    init = package / "__init__.py"
+    if not init.is_file():  # a checkout: the namespace package is the folder beside trainer/
+        init = package / "drawreason" / "__init__.py"
+    loaded = sys.modules.get("drawreason")
+    if loaded is not None:
+        if Path(loaded.__file__ or "").resolve() != init:
+            raise ImportError(
+                f"{__file__} belongs to the drawreason package at {init.parent}, but another "
+                f"one is imported already ({loaded.__file__}): load this file from that one"
+            )
+        return
+    spec = importlib.util.spec_from_file_location("drawreason", init)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the drawreason package at {init}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["drawreason"] = module
+    spec.loader.exec_module(module)
+
+
+if __package__ in (None, ""):  # loaded by path (EasyR1, ViLaSR's fork, verl)
+    _import_own_package()
+
+from drawreason.drawing.environment import check_operations, operation_signature  # noqa: E402
+from drawreason.drawing.parse import parse_to_turn  # noqa: E402
+from drawreason.drawing.prompts import Prompts  # noqa: E402
+from drawreason.filters.grounding import ground_operations  # noqa: E402
+from drawreason.filters.scoring import (  # noqa: E402
     REFLECTION_KINDS,
     accuracy,
     detect_reflections,
@@ -40,8 +71,8 @@ from filters.scoring import (  # noqa: E402
     format_score,
     rl_reward,
 )
-from schemas.oracle import OracleFacts, oracle_from_dict  # noqa: E402
-from schemas.records import Trajectory, Turn  # noqa: E402
+from drawreason.schemas.oracle import OracleFacts, oracle_from_dict  # noqa: E402
+from drawreason.schemas.records import Trajectory, Turn  # noqa: E402
 
 IM_START, IM_END, END_OF_TEXT = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
 _SEGMENT_RE = re.compile(

@@ -21,7 +21,6 @@ from filters.dedup import load_eval_set
 from inputs.sources import check_source
 from pipelines import cold_start, evaluate, reflective, rl_data
 from pipelines.eval_results import compare_results, format_comparison
-from pipelines.io import exists, join, read_json, write_json
 from pipelines.progress import PROGRESS_ENV, ProgressDisplay
 from pipelines.runner import code_version, pipeline_options, runner_name
 from publish.hub import PushConfig, run_push
@@ -29,6 +28,7 @@ from report import ReportConfig, run_report
 from schemas import layout
 from schemas.config import config_hash, config_to_dict, strip_keys
 from schemas.records import Provenance
+from storage.files import exists, join, read_json, write_json
 from teachers.factory import OPERATIONAL_KEYS
 from trainer.grpo import GRPOConfig, run_train_grpo
 from trainer.sft import SFTConfig, run_train_sft

@@ -1,0 +1,1 @@
+"""Whole-file reads and writes through Beam's FileSystems, without Beam pipelines."""
