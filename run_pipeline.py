@@ -3,7 +3,7 @@ the installed `drawreason` (cli/main.py)."""
 
 import sys
 
-from cli.main import command, main  # noqa: F401  (main: tests and benchmarks call it)
+from drawreason.cli.main import command, main  # noqa: F401  (main: tests and benchmarks call it)
 
 if __name__ == "__main__":
     sys.exit(command())

@@ -25,15 +25,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from drawing.images import encode_png  # noqa: E402
-from drawing.prompts import Prompts  # noqa: E402
-from generators.maze import MazeConfig  # noqa: E402
-from generators.maze.grid import generate_maze  # noqa: E402
-from generators.maze.solve import solve_maze  # noqa: E402
-from generators.oracle import build_oracle_sample  # noqa: E402
-from generators.seeding import sample_rng  # noqa: E402
-from schemas.records import Provenance  # noqa: E402
-from schemas.sharegpt import image_path  # noqa: E402
+from drawreason.drawing.images import encode_png  # noqa: E402
+from drawreason.drawing.prompts import Prompts  # noqa: E402
+from drawreason.generators.maze import MazeConfig  # noqa: E402
+from drawreason.generators.maze.grid import generate_maze  # noqa: E402
+from drawreason.generators.maze.solve import solve_maze  # noqa: E402
+from drawreason.generators.oracle import build_oracle_sample  # noqa: E402
+from drawreason.generators.seeding import sample_rng  # noqa: E402
+from drawreason.schemas.records import Provenance  # noqa: E402
+from drawreason.schemas.sharegpt import image_path  # noqa: E402
 
 PROVENANCE = Provenance("benchmark", "bench", 0, "bench")
 

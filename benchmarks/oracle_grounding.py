@@ -15,13 +15,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from drawing.prompts import Prompts  # noqa: E402
-from filters.grounding import ground_trajectory  # noqa: E402
-from generators.maze import MazeConfig  # noqa: E402
-from generators.oracle import build_oracle_sample  # noqa: E402
-from generators.scenes import SceneConfig  # noqa: E402
-from generators.scenes.config import FAMILIES  # noqa: E402
-from schemas.records import Provenance  # noqa: E402
+from drawreason.drawing.prompts import Prompts  # noqa: E402
+from drawreason.filters.grounding import ground_trajectory  # noqa: E402
+from drawreason.generators.maze import MazeConfig  # noqa: E402
+from drawreason.generators.oracle import build_oracle_sample  # noqa: E402
+from drawreason.generators.scenes import SceneConfig  # noqa: E402
+from drawreason.generators.scenes.config import FAMILIES  # noqa: E402
+from drawreason.schemas.records import Provenance  # noqa: E402
 
 PROVENANCE = Provenance("generator:bench", "bench", 0, "bench")
 

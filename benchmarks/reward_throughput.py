@@ -14,11 +14,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from drawing.prompts import Prompts  # noqa: E402
-from generators.maze import MazeConfig  # noqa: E402
-from generators.oracle import build_oracle_sample  # noqa: E402
-from schemas.records import Provenance  # noqa: E402
-from trainer.reward import compute_score, trajectory_response, trajectory_sequence  # noqa: E402
+from drawreason.drawing.prompts import Prompts  # noqa: E402
+from drawreason.generators.maze import MazeConfig  # noqa: E402
+from drawreason.generators.oracle import build_oracle_sample  # noqa: E402
+from drawreason.schemas.records import Provenance  # noqa: E402
+from drawreason.trainer.reward import compute_score, trajectory_response, trajectory_sequence  # noqa: E402
 
 
 def main() -> None:

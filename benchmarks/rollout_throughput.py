@@ -35,18 +35,19 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from drawreason.drawing.environment import EnvConfig  # noqa: E402
+from drawreason.drawing.prompts import Prompts  # noqa: E402
+from drawreason.rollout.conversation import RolloutJob  # noqa: E402
+from drawreason.rollout.engine import run_rollouts  # noqa: E402
+from drawreason.teachers.base import SamplingParams  # noqa: E402
+from drawreason.teachers.openai_backend import OpenAITeacher  # noqa: E402
+
 from benchmarks.sim_engine_server import (  # noqa: E402
     RequestLog,
     SimConfig,
     SimEngineServer,
     plan_trajectory,
 )
-from drawing.environment import EnvConfig  # noqa: E402
-from drawing.prompts import Prompts  # noqa: E402
-from rollout.conversation import RolloutJob  # noqa: E402
-from rollout.engine import run_rollouts  # noqa: E402
-from teachers.base import SamplingParams  # noqa: E402
-from teachers.openai_backend import OpenAITeacher  # noqa: E402
 
 PARAMS = SamplingParams(temperature=0.0, max_tokens=1024)
 TARGET_SPEEDUP = 1.5

@@ -15,10 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from drawing.prompts import Prompts  # noqa: E402
-from generators.oracle import build_oracle_sample  # noqa: E402
-from generators.scenes import SceneConfig  # noqa: E402
-from schemas.records import Provenance  # noqa: E402
+from drawreason.drawing.prompts import Prompts  # noqa: E402
+from drawreason.generators.oracle import build_oracle_sample  # noqa: E402
+from drawreason.generators.scenes import SceneConfig  # noqa: E402
+from drawreason.schemas.records import Provenance  # noqa: E402
 
 
 def main() -> None:

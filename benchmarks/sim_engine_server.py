@@ -37,8 +37,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from drawing.format import format_answer_turn, format_tool_turn
-from schemas.records import BoxOp, LineOp, Operation
+from drawreason.drawing.format import format_answer_turn, format_tool_turn
+from drawreason.schemas.records import BoxOp, LineOp, Operation
 
 KEY_PATTERN = re.compile(r"\[item:([^\]\s]+)\]")
 DATA_URL_PREFIX = "data:image/png;base64,"

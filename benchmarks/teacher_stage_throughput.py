@@ -31,12 +31,13 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from drawreason.drawing.environment import EnvConfig  # noqa: E402
+from drawreason.rollout.engine import run_rollouts  # noqa: E402
+from drawreason.teachers.factory import TeacherConfig  # noqa: E402
+from drawreason.teachers.openai_backend import OpenAITeacher  # noqa: E402
+
 from benchmarks.rollout_throughput import PARAMS, make_jobs  # noqa: E402
 from benchmarks.sim_engine_server import RequestLog, SimConfig, SimEngineServer  # noqa: E402
-from drawing.environment import EnvConfig  # noqa: E402
-from rollout.engine import run_rollouts  # noqa: E402
-from teachers.factory import TeacherConfig  # noqa: E402
-from teachers.openai_backend import OpenAITeacher  # noqa: E402
 
 TARGET_BUSY = 0.9
 

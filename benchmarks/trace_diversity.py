@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from generators.diversity import (  # noqa: E402
+from drawreason.generators.diversity import (  # noqa: E402
     Diversity,
     measure,
     pattern,
@@ -40,11 +40,11 @@ from generators.diversity import (  # noqa: E402
     template,
     wrong_turn_reply,
 )
-from generators.maze import MazeConfig, generate_maze_sample  # noqa: E402
-from generators.oracle import sample_id  # noqa: E402
-from generators.scenes import SceneConfig  # noqa: E402
-from generators.scenes.sample import SceneQuestion, draw_scene_question  # noqa: E402
-from generators.seeding import sample_rng  # noqa: E402
+from drawreason.generators.maze import MazeConfig, generate_maze_sample  # noqa: E402
+from drawreason.generators.oracle import sample_id  # noqa: E402
+from drawreason.generators.scenes import SceneConfig  # noqa: E402
+from drawreason.generators.scenes.sample import SceneQuestion, draw_scene_question  # noqa: E402
+from drawreason.generators.seeding import sample_rng  # noqa: E402
 
 __all__ = ["Diversity", "measure", "pattern", "sentences", "template", "wrong_turn_reply"]
 

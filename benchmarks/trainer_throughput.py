@@ -21,10 +21,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from drawreason.trainer.common import read_log  # noqa: E402
+from drawreason.trainer.grpo import GRPOConfig, train_grpo  # noqa: E402
+from drawreason.trainer.sft import SFTConfig, train_sft  # noqa: E402
+
 from tests_vllm.trainer_data import write_prompts, write_toy_rl, write_warmup_sft  # noqa: E402
-from trainer.common import read_log  # noqa: E402
-from trainer.grpo import GRPOConfig, train_grpo  # noqa: E402
-from trainer.sft import SFTConfig, train_sft  # noqa: E402
 
 
 def main() -> None:

@@ -20,14 +20,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from pipelines.console import DropNoise, WorkerStderrFilter, setup_logging, stop_child_processes
-from pipelines.progress import PROGRESS_ENV
+from drawreason.pipelines.console import (
+    DropNoise,
+    WorkerStderrFilter,
+    setup_logging,
+    stop_child_processes,
+)
+from drawreason.pipelines.progress import PROGRESS_ENV
 
 # Before apache_beam is imported (by cli.stages): its gcp package warns on import, through
 # the root logger, that apitools is missing; that line opened every command, --help included.
 logging.getLogger().addFilter(DropNoise())
 
-from cli.stages import (  # noqa: E402
+from drawreason.cli.stages import (  # noqa: E402
     STAGES,
     OutputExistsError,
     StageCheckError,
@@ -35,11 +40,11 @@ from cli.stages import (  # noqa: E402
     failure_reason,
     format_summary,
 )
-from inputs.sources import KINDS, SourceError, parse_input  # noqa: E402
-from publish.dataset import PublishError  # noqa: E402
-from schemas.config import ConfigError, build_config, config_to_dict, merge_dicts  # noqa: E402
-from trainer.grpo import GRPOConfig  # noqa: E402
-from trainer.sft import SFTConfig  # noqa: E402
+from drawreason.inputs.sources import KINDS, SourceError, parse_input  # noqa: E402
+from drawreason.publish.dataset import PublishError  # noqa: E402
+from drawreason.schemas.config import ConfigError, build_config, config_to_dict, merge_dicts  # noqa: E402
+from drawreason.trainer.grpo import GRPOConfig  # noqa: E402
+from drawreason.trainer.sft import SFTConfig  # noqa: E402
 
 DESCRIPTION = """\
 Generate drawing-to-reason training data with Apache Beam.
@@ -196,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
             "exact resume); when the run completes, OUTPUT/final/ holds the trained model in "
             "the start model's own dtype: the folder to serve (scripts/serve_vllm_cpu.sh) or "
             "train on next. Every other option is a --config key (or a flag of "
-            "`python -m trainer sft|grpo`), with its default:",
+            "`python -m drawreason.trainer sft|grpo`), with its default:",
             88,
         )
         + "\n"

@@ -16,22 +16,21 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
-
-from filters.dedup import load_eval_set
-from inputs.sources import check_source
-from pipelines import cold_start, evaluate, reflective, rl_data
-from pipelines.eval_results import compare_results, format_comparison
-from pipelines.progress import PROGRESS_ENV, ProgressDisplay
-from pipelines.runner import code_version, pipeline_options, runner_name
-from publish.hub import PushConfig, run_push
-from report import ReportConfig, run_report
-from schemas import layout
-from schemas.config import config_hash, config_to_dict, strip_keys
-from schemas.records import Provenance
-from storage.files import exists, join, read_json, write_json
-from teachers.factory import OPERATIONAL_KEYS
-from trainer.grpo import GRPOConfig, run_train_grpo
-from trainer.sft import SFTConfig, run_train_sft
+from drawreason.filters.dedup import load_eval_set
+from drawreason.inputs.sources import check_source
+from drawreason.pipelines import cold_start, evaluate, reflective, rl_data
+from drawreason.pipelines.eval_results import compare_results, format_comparison
+from drawreason.pipelines.progress import PROGRESS_ENV, ProgressDisplay
+from drawreason.pipelines.runner import code_version, pipeline_options, runner_name
+from drawreason.publish.hub import PushConfig, run_push
+from drawreason.report import ReportConfig, run_report
+from drawreason.schemas import layout
+from drawreason.schemas.config import config_hash, config_to_dict, strip_keys
+from drawreason.schemas.records import Provenance
+from drawreason.storage.files import exists, join, read_json, write_json
+from drawreason.teachers.factory import OPERATIONAL_KEYS
+from drawreason.trainer.grpo import GRPOConfig, run_train_grpo
+from drawreason.trainer.sft import SFTConfig, run_train_sft
 
 _LOG = logging.getLogger(__name__)
 
@@ -81,7 +80,7 @@ def check_teacher(config: Any) -> None:
 
 def check_server(endpoint: str) -> None:
     """Something listens at the endpoint's host and port. Raises StageCheckError."""
-    from teachers.openai_backend import server_listening
+    from drawreason.teachers.openai_backend import server_listening
 
     if not urllib.parse.urlsplit(endpoint).hostname:
         raise StageCheckError(f"--teacher-endpoint {endpoint}: not a URL (http://HOST:PORT/v1)")

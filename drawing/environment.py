@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence, Set
 from dataclasses import dataclass, field, replace
 
+from drawreason.drawing.parse import ANSWER, BAD_OPERATION, parse_to_turn
+from drawreason.drawing.prompts import Prompts
+from drawreason.drawing.render import RenderStyle, render_state
+from drawreason.drawing.state import ImageState, merge_state, normalize_box
+from drawreason.schemas.records import BoxOp, Operation, Turn
 from PIL import Image
-
-from drawing.parse import ANSWER, BAD_OPERATION, parse_to_turn
-from drawing.prompts import Prompts
-from drawing.render import RenderStyle, render_state
-from drawing.state import ImageState, merge_state, normalize_box
-from schemas.records import BoxOp, Operation, Turn
 
 
 @dataclass(frozen=True)

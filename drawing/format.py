@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from schemas.records import BoxOp, LineOp, Operation
+from drawreason.schemas.records import BoxOp, LineOp, Operation
 
 ANSWER_ACTION = "Answer"
 

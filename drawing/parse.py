@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from drawing.literals import (
+from drawreason.drawing.literals import (
     JSON_WORDS_IN_LITERAL,
     PYTHON_LITERAL,
     TRAILING_COMMAS,
@@ -15,7 +15,7 @@ from drawing.literals import (
     balanced_spans,
     load_literal,
 )
-from schemas.records import BoxOp, LineOp, Operation, Turn
+from drawreason.schemas.records import BoxOp, LineOp, Operation, Turn
 
 NO_ACTION = "no_action"
 BAD_OPERATION = "bad_operation"

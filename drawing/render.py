@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from drawreason.drawing.state import ImageState
 from PIL import Image, ImageDraw, ImageFont
-
-from drawing.state import ImageState
 
 # Box colours by position in an image's box list, cycling.
 BOX_COLORS: tuple[tuple[int, int, int], ...] = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from schemas.records import BoxOp, LineOp, Operation
+from drawreason.schemas.records import BoxOp, LineOp, Operation
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from drawing.format import ANSWER_ACTION, format_tool_turn
-from drawing.parse import cosmetic_kind, parse_turn
-from filters.scoring import score_trajectory
-from schemas.records import Trajectory, Turn
+from drawreason.drawing.format import ANSWER_ACTION, format_tool_turn
+from drawreason.drawing.parse import cosmetic_kind, parse_turn
+from drawreason.filters.scoring import score_trajectory
+from drawreason.schemas.records import Trajectory, Turn
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from drawing.state import ImageState, merge_state
-from filters.scoring import lineage_roots, operation_geometry
-from schemas.oracle import (
+from drawreason.drawing.state import ImageState, merge_state
+from drawreason.filters.scoring import lineage_roots, operation_geometry
+from drawreason.schemas.oracle import (
     Cell,
     Correction,
     ElementCheck,
@@ -35,7 +35,7 @@ from schemas.oracle import (
     RouteCheck,
     SceneOracle,
 )
-from schemas.records import BoxOp, LineOp, Operation, Trajectory, Turn
+from drawreason.schemas.records import BoxOp, LineOp, Operation, Trajectory, Turn
 
 GROUNDING_REASONS: tuple[str, ...] = (
     "ungrounded_box",

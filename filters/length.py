@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inputs.media import smart_resize
-from schemas.sharegpt import CUTOFF_LEN, IMAGE_MAX_PIXELS, IMAGE_TOKEN
+from drawreason.inputs.media import smart_resize
+from drawreason.schemas.sharegpt import CUTOFF_LEN, IMAGE_MAX_PIXELS, IMAGE_TOKEN
 
 FACTOR = 28  # 14-px patches merged 2x2: one token per 28x28 block
 VISION_MARKERS = 2  # <|vision_start|> ... <|vision_end|> around each image's pad tokens

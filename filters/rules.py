@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from filters.grounding import GROUNDING_REASONS, GroundingConfig, ground_trajectory
-from filters.scoring import score_trajectory, trajectory_reflections
-from schemas.records import TERMINATIONS, Trajectory
+from drawreason.filters.grounding import GROUNDING_REASONS, GroundingConfig, ground_trajectory
+from drawreason.filters.scoring import score_trajectory, trajectory_reflections
+from drawreason.schemas.records import TERMINATIONS, Trajectory
 
 
 @dataclass(frozen=True)

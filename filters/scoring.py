@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from schemas.records import BoxOp, LineOp, Operation, Trajectory, Turn
+from drawreason.schemas.records import BoxOp, LineOp, Operation, Trajectory, Turn
 
 _ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 _LETTER_RE = re.compile(r"^\(?\s*([A-Za-z])\s*\)?(?:[.:)\]]|\s|$)")

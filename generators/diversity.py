@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from drawing.parse import parse_turn
+from drawreason.drawing.parse import parse_turn
 
 _SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 _OBJECT = re.compile(

@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-
-from generators.base import GeneratedSample
-from generators.maze.ascii import maze_from_ascii
-from generators.maze.render import axes_box
-from generators.maze.solve import solve_maze
-from generators.scenes.world import SceneObject, orbit_camera, truck_camera
-from schemas.oracle import MazeOracle, ObjectBox, OracleFacts, SceneOracle, SceneView
+from drawreason.generators.base import GeneratedSample
+from drawreason.generators.maze.ascii import maze_from_ascii
+from drawreason.generators.maze.render import axes_box
+from drawreason.generators.maze.solve import solve_maze
+from drawreason.generators.scenes.world import SceneObject, orbit_camera, truck_camera
+from drawreason.schemas.oracle import MazeOracle, ObjectBox, OracleFacts, SceneOracle, SceneView
 
 
 def maze_facts(sample: GeneratedSample) -> MazeOracle:

@@ -7,17 +7,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from drawreason.drawing.environment import EnvConfig, run_replies
+from drawreason.drawing.images import encode_png, image_key
+from drawreason.drawing.prompts import Prompts
+from drawreason.filters.scoring import score_trajectory
+from drawreason.generators.base import GeneratedSample
+from drawreason.generators.facts import oracle_facts
+from drawreason.generators.registry import get_generator
+from drawreason.generators.seeding import sample_rng, stage_seed
+from drawreason.schemas.records import Provenance, QAItem, RenderedImage, Trajectory
 from PIL import Image
-
-from drawing.environment import EnvConfig, run_replies
-from drawing.images import encode_png, image_key
-from drawing.prompts import Prompts
-from filters.scoring import score_trajectory
-from generators.base import GeneratedSample
-from generators.facts import oracle_facts
-from generators.registry import get_generator
-from generators.seeding import sample_rng, stage_seed
-from schemas.records import Provenance, QAItem, RenderedImage, Trajectory
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from generators.base import Generator
-from generators.maze import MazeConfig, generate_maze_sample
-from generators.scenes import SceneConfig, generate_scene_sample
+from drawreason.generators.base import Generator
+from drawreason.generators.maze import MazeConfig, generate_maze_sample
+from drawreason.generators.scenes import SceneConfig, generate_scene_sample
 
 GENERATORS: dict[str, tuple[type[Any], Generator]] = {
     "maze": (MazeConfig, generate_maze_sample),

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from inputs.media import InputRejected, is_video
+from drawreason.inputs.media import InputRejected, is_video
 
 Media = str | bytes  # a path or URI, or the encoded bytes of an image column
 

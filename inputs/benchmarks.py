@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from inputs.adapters import (
+from drawreason.inputs.adapters import (
     InputRecordError,
     SourceItem,
     _answer,
@@ -24,9 +24,9 @@ from inputs.adapters import (
     question_type_of,
     split_options,
 )
-from inputs.media import InputRejected, MediaConfig
-from inputs.prepare import PreparedItem, build_item, load_media
-from inputs.sources import InputConfig, read_records
+from drawreason.inputs.media import InputRejected, MediaConfig
+from drawreason.inputs.prepare import PreparedItem, build_item, load_media
+from drawreason.inputs.sources import InputConfig, read_records
 
 _NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
 _LETTER = re.compile(r"^\(?([A-Z])\)?(?:[.:)]|\s|$)")

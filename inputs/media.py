@@ -14,11 +14,9 @@ import warnings
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from PIL import Image, UnidentifiedImageError
-
-from drawing.images import decode_image
-from inputs.rejection import InputRejected  # adapters and stages import it from here
-from inputs.uri_policy import (
+from drawreason.drawing.images import decode_image
+from drawreason.inputs.rejection import InputRejected  # adapters and stages import it from here
+from drawreason.inputs.uri_policy import (
     HTTP_SCHEMES,
     SUPPORTED_SCHEMES,
     UriPolicy,
@@ -26,6 +24,7 @@ from inputs.uri_policy import (
     fetch_http,
     scheme_of,
 )
+from PIL import Image, UnidentifiedImageError
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 # The image formats Pillow may open for an input: each announces its size in a header that

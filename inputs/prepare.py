@@ -6,18 +6,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image
-
-from inputs.adapters import ADAPTERS, InputRecordError, SourceItem, split_options
-from inputs.media import (
+from drawreason.inputs.adapters import ADAPTERS, InputRecordError, SourceItem, split_options
+from drawreason.inputs.media import (
     MediaConfig,
     decode_limited,
     prepare_image,
     read_bytes,
     sample_frames,
 )
-from inputs.sources import InputConfig
-from schemas.records import QAItem
+from drawreason.inputs.sources import InputConfig
+from drawreason.schemas.records import QAItem
+from PIL import Image
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from inputs.adapters import ADAPTERS
+from drawreason.inputs.adapters import ADAPTERS
 
 FILE_KINDS = tuple(ADAPTERS)  # generic, vilasr, spacer, spar
 KINDS = (*FILE_KINDS, "hf")
@@ -140,7 +140,7 @@ def read_records(config: InputConfig) -> Iterator[tuple[int, dict[str, Any] | st
         if config.limit and position >= config.limit:
             return
         if isinstance(record, dict) and config.columns:
-            from inputs.adapters import remap
+            from drawreason.inputs.adapters import remap
 
             record = remap(record, config.columns)
         yield position, record

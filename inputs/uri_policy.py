@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 from urllib.parse import urljoin, urlsplit
 
-from inputs.rejection import InputRejected
+from drawreason.inputs.rejection import InputRejected
 
 SUPPORTED_SCHEMES = ("gs", "s3", "https", "http")
 HTTP_SCHEMES = ("https", "http")

@@ -20,11 +20,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from drawreason.drawing.environment import DrawingEnv, EnvConfig, StepResult
+from drawreason.drawing.parse import ANSWER, parse_to_turn
+from drawreason.drawing.prompts import IMAGE_TOKEN, Prompts
 from PIL import Image
-
-from drawing.environment import DrawingEnv, EnvConfig, StepResult
-from drawing.parse import ANSWER, parse_to_turn
-from drawing.prompts import IMAGE_TOKEN, Prompts
 
 # Tool names as trainers dispatch them (function names must be identifiers), and the protocol's
 # action names they stand for.

@@ -7,11 +7,10 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
-
-from pipelines.io import join, write_json
-from pipelines.outcomes import Outcome, build_metrics, stat_keys, stat_sums
-from pipelines.progress import ProgressTicker
-from schemas.layout import (
+from drawreason.pipelines.io import join, write_json
+from drawreason.pipelines.outcomes import Outcome, build_metrics, stat_keys, stat_sums
+from drawreason.pipelines.progress import ProgressTicker
+from drawreason.schemas.layout import (
     DATASET_INFO,
     METRICS,
     RECORDS_PER_PART,
@@ -20,7 +19,7 @@ from schemas.layout import (
     part_count,
     sft_dir,
 )
-from schemas.sharegpt import dataset_info
+from drawreason.schemas.sharegpt import dataset_info
 
 
 class CountOutcomesFn(beam.CombineFn):

@@ -8,21 +8,20 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import apache_beam as beam
-
-from drawing.prompts import Prompts
-from filters.grounding import GroundingConfig
-from filters.length import LengthCheck, LengthConfig
-from filters.rules import cold_start_filters
-from generators.maze import MazeConfig
-from generators.oracle import SampleBundle, build_oracle_sample, sample_id
-from generators.registry import GENERATORS, generator_config
-from generators.scenes import SceneConfig
-from generators.seeding import check_salt
-from inputs.media import MediaConfig
-from inputs.sources import InputConfig, check_subset_names
-from pipelines.accounting import ProgressLog, WriteMetrics
-from pipelines.io import WriteImages, WriteSortedJsonl, join
-from pipelines.outcomes import (
+from drawreason.drawing.prompts import Prompts
+from drawreason.filters.grounding import GroundingConfig
+from drawreason.filters.length import LengthCheck, LengthConfig
+from drawreason.filters.rules import cold_start_filters
+from drawreason.generators.maze import MazeConfig
+from drawreason.generators.oracle import SampleBundle, build_oracle_sample, sample_id
+from drawreason.generators.registry import GENERATORS, generator_config
+from drawreason.generators.scenes import SceneConfig
+from drawreason.generators.seeding import check_salt
+from drawreason.inputs.media import MediaConfig
+from drawreason.inputs.sources import InputConfig, check_subset_names
+from drawreason.pipelines.accounting import ProgressLog, WriteMetrics
+from drawreason.pipelines.io import WriteImages, WriteSortedJsonl, join
+from drawreason.pipelines.outcomes import (
     ERROR,
     KEPT,
     REJECTED,
@@ -30,12 +29,12 @@ from pipelines.outcomes import (
     file_lines,
     judge_trajectory,
 )
-from pipelines.pool import QuestionPool, generator_configs
-from pipelines.real_data import SampleTrajectories
-from pipelines.trace_stats import TraceStats
-from schemas.layout import RECORDS_PER_PART, TEACHER_CACHE
-from schemas.records import Provenance
-from teachers.factory import TeacherConfig
+from drawreason.pipelines.pool import QuestionPool, generator_configs
+from drawreason.pipelines.real_data import SampleTrajectories
+from drawreason.pipelines.trace_stats import TraceStats
+from drawreason.schemas.layout import RECORDS_PER_PART, TEACHER_CACHE
+from drawreason.schemas.records import Provenance
+from drawreason.teachers.factory import TeacherConfig
 
 STAGE = "cold_start"
 _LOG = logging.getLogger(__name__)

@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from filters.scoring import REFLECTION_KINDS, trajectory_reflections
-from generators.seeding import derive_seed
-from schemas.records import BoxOp, LineOp, Trajectory
+from drawreason.filters.scoring import REFLECTION_KINDS, trajectory_reflections
+from drawreason.generators.seeding import derive_seed
+from drawreason.schemas.records import BoxOp, LineOp, Trajectory
 
 Z_95 = 1.959963984540054
 BOOTSTRAP_SAMPLES = 2000

@@ -19,29 +19,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import apache_beam as beam
-
-from filters.dedup import image_phash
-from generators.maze import MazeConfig
-from generators.oracle import generate_question, sample_id
-from generators.scenes import SceneConfig
-from generators.seeding import derive_seed
-from inputs.adapters import InputRecordError
-from inputs.benchmarks import (
+from drawreason.filters.dedup import image_phash
+from drawreason.generators.maze import MazeConfig
+from drawreason.generators.oracle import generate_question, sample_id
+from drawreason.generators.scenes import SceneConfig
+from drawreason.generators.seeding import derive_seed
+from drawreason.inputs.adapters import InputRecordError
+from drawreason.inputs.benchmarks import (
     BenchmarkConfig,
     benchmark_record_id,
     prepare_benchmark_record,
     read_benchmark,
 )
-from inputs.media import InputRejected, MediaConfig
-from inputs.prepare import PreparedItem
-from inputs.sources import InputConfig
-from pipelines.eval_results import EvalRow, eval_row, summarize_benchmark
-from pipelines.io import WriteImages, WriteSortedJsonl, join, write_json
-from pipelines.outcomes import ERROR, REJECTED, Outcome, error_outcome, rejection_outcome
-from pipelines.real_data import USAGE_COUNTERS, SampleTrajectories, unit_key
-from schemas import layout
-from schemas.records import Provenance, to_json
-from teachers.factory import TeacherConfig
+from drawreason.inputs.media import InputRejected, MediaConfig
+from drawreason.inputs.prepare import PreparedItem
+from drawreason.inputs.sources import InputConfig
+from drawreason.pipelines.eval_results import EvalRow, eval_row, summarize_benchmark
+from drawreason.pipelines.io import WriteImages, WriteSortedJsonl, join, write_json
+from drawreason.pipelines.outcomes import ERROR, REJECTED, Outcome, error_outcome, rejection_outcome
+from drawreason.pipelines.real_data import USAGE_COUNTERS, SampleTrajectories, unit_key
+from drawreason.schemas import layout
+from drawreason.schemas.records import Provenance, to_json
+from drawreason.teachers.factory import TeacherConfig
 
 STAGE = "evaluate"
 HELDOUT_MAZE, HELDOUT_SCENES = "heldout_maze", "heldout_scenes"

@@ -6,16 +6,15 @@ transforms and for the stage modules that write through pipelines.io.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from drawreason.schemas.layout import RECORDS_PER_PART, image_file, part_count, record_file
 
 # Re-exported: the stage modules import these from pipelines.io with the transforms.
-from storage.files import exists, join, read_json, write_bytes, write_json  # noqa: F401
-
-from schemas.layout import RECORDS_PER_PART, image_file, part_count, record_file
+from drawreason.storage.files import exists, join, read_json, write_bytes, write_json  # noqa: F401
 
 
 class WriteSortedLinesFn(beam.DoFn):

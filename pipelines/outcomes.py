@@ -8,14 +8,25 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from filters.canonical import Canonicalized, canonicalize, with_canonical_meta
-from filters.grounding import GroundingConfig, correction_kinds, ground_trajectory, with_grounding
-from filters.length import LengthCheck, length_summary
-from filters.rules import Filter, apply_filters
-from filters.scoring import trajectory_reflections
-from schemas.layout import data_file, errors_file, rejected_dir, sft_dir, trajectories_dir
-from schemas.records import ErrorRecord, Rejection, Trajectory, to_json
-from schemas.sharegpt import ExportError, to_sharegpt
+from drawreason.filters.canonical import Canonicalized, canonicalize, with_canonical_meta
+from drawreason.filters.grounding import (
+    GroundingConfig,
+    correction_kinds,
+    ground_trajectory,
+    with_grounding,
+)
+from drawreason.filters.length import LengthCheck, length_summary
+from drawreason.filters.rules import Filter, apply_filters
+from drawreason.filters.scoring import trajectory_reflections
+from drawreason.schemas.layout import (
+    data_file,
+    errors_file,
+    rejected_dir,
+    sft_dir,
+    trajectories_dir,
+)
+from drawreason.schemas.records import ErrorRecord, Rejection, Trajectory, to_json
+from drawreason.schemas.sharegpt import ExportError, to_sharegpt
 
 KEPT, REJECTED, ERROR = "kept", "rejected", "error"
 

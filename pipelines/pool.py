@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import apache_beam as beam
-
-from filters.dedup import (
+from drawreason.filters.dedup import (
     EvalSet,
     QuestionPrint,
     duplicates_in_block,
@@ -19,13 +18,13 @@ from filters.dedup import (
     normalize_question,
     video_id,
 )
-from generators.oracle import generate_question, sample_id
-from generators.registry import GENERATORS, generator_config
-from inputs.media import MediaConfig
-from inputs.prepare import PreparedItem
-from inputs.sources import InputConfig, check_subset_names
-from pipelines.outcomes import ERROR, REJECTED, error_outcome, rejection_outcome
-from pipelines.real_data import PrepareItemFn, ReadRecordsFn, unit_key
+from drawreason.generators.oracle import generate_question, sample_id
+from drawreason.generators.registry import GENERATORS, generator_config
+from drawreason.inputs.media import MediaConfig
+from drawreason.inputs.prepare import PreparedItem
+from drawreason.inputs.sources import InputConfig, check_subset_names
+from drawreason.pipelines.outcomes import ERROR, REJECTED, error_outcome, rejection_outcome
+from drawreason.pipelines.real_data import PrepareItemFn, ReadRecordsFn, unit_key
 
 
 @dataclass(frozen=True)

@@ -16,22 +16,21 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.shared import Shared
-
-from drawing.environment import EnvConfig
-from drawing.images import encode_png
-from drawing.prompts import Prompts
-from inputs.adapters import InputRecordError, record_key
-from inputs.media import InputRejected, MediaConfig
-from inputs.prepare import PreparedItem, adapt, build_item, load_media, record_id
-from inputs.sources import InputConfig, read_records
-from pipelines.accounting import ProgressLog
-from pipelines.outcomes import ERROR, REJECTED, error_outcome, rejection_outcome
-from rollout.assemble import build_teacher_sample
-from rollout.cache import ReplyCache
-from rollout.conversation import RolloutJob, RolloutRecord
-from rollout.service import RolloutService
-from schemas.records import Provenance
-from teachers.factory import TeacherConfig, build_teacher
+from drawreason.drawing.environment import EnvConfig
+from drawreason.drawing.images import encode_png
+from drawreason.drawing.prompts import Prompts
+from drawreason.inputs.adapters import InputRecordError, record_key
+from drawreason.inputs.media import InputRejected, MediaConfig
+from drawreason.inputs.prepare import PreparedItem, adapt, build_item, load_media, record_id
+from drawreason.inputs.sources import InputConfig, read_records
+from drawreason.pipelines.accounting import ProgressLog
+from drawreason.pipelines.outcomes import ERROR, REJECTED, error_outcome, rejection_outcome
+from drawreason.rollout.assemble import build_teacher_sample
+from drawreason.rollout.cache import ReplyCache
+from drawreason.rollout.conversation import RolloutJob, RolloutRecord
+from drawreason.rollout.service import RolloutService
+from drawreason.schemas.records import Provenance
+from drawreason.teachers.factory import TeacherConfig, build_teacher
 
 _LOG = logging.getLogger(__name__)
 USAGE_COUNTERS = (

@@ -18,22 +18,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import apache_beam as beam
-
-from filters.dedup import EvalSet
-from filters.grounding import GroundingConfig
-from filters.length import LengthCheck, LengthConfig
-from filters.rules import reflective_filters
-from filters.scoring import trajectory_reflections
-from generators.maze import MazeConfig
-from generators.oracle import SampleBundle
-from generators.scenes import SceneConfig
-from generators.seeding import check_salt
-from inputs.media import MediaConfig
-from inputs.sources import InputConfig
-from pipelines.accounting import WriteMetrics
-from pipelines.cold_start import allocate
-from pipelines.io import WriteImages, WriteSortedJsonl, join
-from pipelines.outcomes import (
+from drawreason.filters.dedup import EvalSet
+from drawreason.filters.grounding import GroundingConfig
+from drawreason.filters.length import LengthCheck, LengthConfig
+from drawreason.filters.rules import reflective_filters
+from drawreason.filters.scoring import trajectory_reflections
+from drawreason.generators.maze import MazeConfig
+from drawreason.generators.oracle import SampleBundle
+from drawreason.generators.scenes import SceneConfig
+from drawreason.generators.seeding import check_salt
+from drawreason.inputs.media import MediaConfig
+from drawreason.inputs.sources import InputConfig
+from drawreason.pipelines.accounting import WriteMetrics
+from drawreason.pipelines.cold_start import allocate
+from drawreason.pipelines.io import WriteImages, WriteSortedJsonl, join
+from drawreason.pipelines.outcomes import (
     KEPT,
     REJECTED,
     Outcome,
@@ -41,17 +40,17 @@ from pipelines.outcomes import (
     judge_trajectory,
     rejection_outcome,
 )
-from pipelines.pool import (
+from drawreason.pipelines.pool import (
     DedupConfig,
     DropDuplicates,
     QuestionPool,
     check_question_sources,
     generator_configs,
 )
-from pipelines.real_data import SampleTrajectories
-from schemas.layout import RECORDS_PER_PART, TEACHER_CACHE
-from schemas.records import Provenance
-from teachers.factory import TeacherConfig
+from drawreason.pipelines.real_data import SampleTrajectories
+from drawreason.schemas.layout import RECORDS_PER_PART, TEACHER_CACHE
+from drawreason.schemas.records import Provenance
+from drawreason.teachers.factory import TeacherConfig
 
 STAGE = "reflective"
 

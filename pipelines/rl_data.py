@@ -19,32 +19,36 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import apache_beam as beam
-from PIL import Image
-
-from drawing.images import encode_png, image_key
-from drawing.prompts import Prompts
-from filters.dedup import EvalSet
-from filters.scoring import normalize_choice, unwrap_answer
-from generators.maze import MazeConfig
-from generators.scenes import SceneConfig
-from generators.seeding import check_salt
-from inputs.media import MediaConfig, smart_resize
-from inputs.prepare import PreparedItem
-from inputs.sources import InputConfig
-from integrations.verl.data import verl_features, verl_record
-from pipelines.accounting import WriteMetrics
-from pipelines.cold_start import allocate
-from pipelines.io import GroupIntoParts, WriteImages, WriteParquetFn, WriteSortedJsonl, join
-from pipelines.outcomes import KEPT, REJECTED, Outcome, rejection_outcome
-from pipelines.pool import (
+from drawreason.drawing.images import encode_png, image_key
+from drawreason.drawing.prompts import Prompts
+from drawreason.filters.dedup import EvalSet
+from drawreason.filters.scoring import normalize_choice, unwrap_answer
+from drawreason.generators.maze import MazeConfig
+from drawreason.generators.scenes import SceneConfig
+from drawreason.generators.seeding import check_salt
+from drawreason.inputs.media import MediaConfig, smart_resize
+from drawreason.inputs.prepare import PreparedItem
+from drawreason.inputs.sources import InputConfig
+from drawreason.integrations.verl.data import verl_features, verl_record
+from drawreason.pipelines.accounting import WriteMetrics
+from drawreason.pipelines.cold_start import allocate
+from drawreason.pipelines.io import (
+    GroupIntoParts,
+    WriteImages,
+    WriteParquetFn,
+    WriteSortedJsonl,
+    join,
+)
+from drawreason.pipelines.outcomes import KEPT, REJECTED, Outcome, rejection_outcome
+from drawreason.pipelines.pool import (
     DedupConfig,
     DropDuplicates,
     QuestionPool,
     check_question_sources,
     generator_configs,
 )
-from pipelines.real_data import SampleTrajectories
-from schemas.layout import (
+from drawreason.pipelines.real_data import SampleTrajectories
+from drawreason.schemas.layout import (
     PARQUET,
     RECORDS_PER_PART,
     RL,
@@ -55,8 +59,8 @@ from schemas.layout import (
     record_file,
     rollouts_dir,
 )
-from schemas.records import Provenance, QAItem, to_json
-from schemas.rl import (
+from drawreason.schemas.records import Provenance, QAItem, to_json
+from drawreason.schemas.rl import (
     OPTION_LETTERS,
     PATCH,
     VERL_FORMAT,
@@ -65,8 +69,9 @@ from schemas.rl import (
     rl_keys,
     to_rl_record,
 )
-from schemas.sharegpt import image_path
-from teachers.factory import TeacherConfig
+from drawreason.schemas.sharegpt import image_path
+from drawreason.teachers.factory import TeacherConfig
+from PIL import Image
 
 STAGE = "rl_data"
 

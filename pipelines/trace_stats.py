@@ -7,9 +7,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import apache_beam as beam
-
-from generators.diversity import TraceStats as Stats
-from generators.oracle import SampleBundle
+from drawreason.generators.diversity import TraceStats as Stats
+from drawreason.generators.oracle import SampleBundle
 
 
 class CombineTraceStatsFn(beam.CombineFn):

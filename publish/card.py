@@ -17,11 +17,10 @@ from importlib import resources
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
-
-from publish.dataset import RL_STAGE, SFT_STAGES, Run, SplitSource, subset_files
-from schemas import layout
-from schemas.config import build_config
-from storage.files import join
+from drawreason.publish.dataset import RL_STAGE, SFT_STAGES, Run, SplitSource, subset_files
+from drawreason.schemas import layout
+from drawreason.schemas.config import build_config
+from drawreason.storage.files import join
 
 GENERATED_LICENSE = "apache-2.0"  # generators/oracle.py: what generated samples are released under
 TASK_CATEGORIES = ["image-text-to-text", "visual-question-answering"]
@@ -106,7 +105,7 @@ def _scan_items(path: str) -> Iterable[dict[str, Any]]:
 
 def _input_subset(entry: dict[str, Any]) -> str:
     """The subset an input of the run config wrote: named by the stage's own rule."""
-    from inputs.sources import InputConfig
+    from drawreason.inputs.sources import InputConfig
 
     fields = {k: v for k, v in entry.items() if k in InputConfig.__dataclass_fields__}
     return build_config(InputConfig, fields, "inputs").subset

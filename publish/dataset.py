@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
-
-from schemas import layout
-from schemas.rl import resolve_image
-from storage.files import exists, join, read_json
+from drawreason.schemas import layout
+from drawreason.schemas.rl import resolve_image
+from drawreason.storage.files import exists, join, read_json
 
 SFT_STAGES = ("cold_start", "reflective")
 RL_STAGE = "rl_data"
@@ -180,7 +179,7 @@ def sft_features() -> Any:
 
 def rl_keys(run: Run) -> Any:
     """The RL columns the run wrote: its `keys`, else those of its `rl_format` profile."""
-    from schemas.rl import RLKeys, rl_keys
+    from drawreason.schemas.rl import RLKeys, rl_keys
 
     keys = run.config.get("keys")
     if not keys:
@@ -189,7 +188,7 @@ def rl_keys(run: Run) -> Any:
 
 
 def rl_features(run: Run) -> Any:
-    from pipelines.rl_data import parquet_features
+    from drawreason.pipelines.rl_data import parquet_features
 
     return parquet_features(rl_keys(run))
 

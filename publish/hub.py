@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from publish.card import (
+from drawreason.publish.card import (
     REQUIRED_KEYS,
     action_stats,
     build_card,
@@ -29,7 +29,7 @@ from publish.card import (
     collect_sources,
     metadata_errors,
 )
-from publish.dataset import SFT_STAGES, PublishError, build_datasets
+from drawreason.publish.dataset import SFT_STAGES, PublishError, build_datasets
 
 _LOG = logging.getLogger(__name__)
 

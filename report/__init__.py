@@ -1,5 +1,5 @@
 """The `report` stage: a self-contained static HTML report of a run directory."""
 
-from report.build import ReportConfig, run_report
+from drawreason.report.build import ReportConfig, run_report
 
 __all__ = ["ReportConfig", "run_report"]

@@ -1,7 +1,7 @@
 """Open report.html in headless Chromium (Selenium + the system chromedriver): used by the
 browser test and to take the README screenshot.
 
-    python -m report.browser DIR/report.html docs/report.png
+    python -m drawreason.report.browser DIR/report.html docs/report.png
 
 Needs `selenium` (the `[dev]` extra) and Debian's `chromium` + `chromium-driver`
 (.ci/run installs them). Selenium is given the driver's path, so it never downloads one.

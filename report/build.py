@@ -19,14 +19,13 @@ from importlib import resources
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
-
-from filters.length import CUTOFF_LEN, ESTIMATE, length_summary
-from report.data import EVALUATED, KEPT, REJECTED, Scan, letter_report, scan_run
-from report.evaluation import evaluation_section
-from report.svg import bar_chart
-from report.traces import skewed_families, trace_figures
-from schemas import layout
-from storage.files import write_bytes
+from drawreason.filters.length import CUTOFF_LEN, ESTIMATE, length_summary
+from drawreason.report.data import EVALUATED, KEPT, REJECTED, Scan, letter_report, scan_run
+from drawreason.report.evaluation import evaluation_section
+from drawreason.report.svg import bar_chart
+from drawreason.report.traces import skewed_families, trace_figures
+from drawreason.schemas import layout
+from drawreason.storage.files import write_bytes
 
 STAGE = "report"
 REPORT_FILE = layout.REPORT

@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
-
-from drawing.parse import parse_turn
-from filters.length import LengthConfig, record_length
-from filters.scoring import extract_answer, normalize_choice
-from schemas import layout
-from schemas.rl import resolve_image
-from schemas.sharegpt import IMAGE_TOKEN, image_path
+from drawreason.drawing.parse import parse_turn
+from drawreason.filters.length import LengthConfig, record_length
+from drawreason.filters.scoring import extract_answer, normalize_choice
+from drawreason.schemas import layout
+from drawreason.schemas.rl import resolve_image
+from drawreason.schemas.sharegpt import IMAGE_TOKEN, image_path
 
 KEPT, REJECTED, EVALUATED = "kept", "rejected", "evaluated"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from report.svg import bar_chart
+from drawreason.report.svg import bar_chart
 
 COLUMNS = ("sub-task", "questions", "trajectories", "accuracy", "95% interval", "pass@1",
            "pass@k", "reflective", "turns", "box ops", "line ops", "format valid")  # fmt: skip

@@ -6,8 +6,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from report.data import SKEW_MIN_DEVIATION, chi_square_p
-from report.svg import bar_chart
+from drawreason.report.data import SKEW_MIN_DEVIATION, chi_square_p
+from drawreason.report.svg import bar_chart
 
 Figure = tuple[str, str, str, str]  # (title, html, note, warn)
 

@@ -6,11 +6,11 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from drawing.images import decode_image, image_key
-from filters.scoring import score_trajectory
-from generators.oracle import SampleBundle
-from rollout.conversation import RolloutRecord
-from schemas.records import Provenance, QAItem, RenderedImage, Trajectory
+from drawreason.drawing.images import decode_image, image_key
+from drawreason.filters.scoring import score_trajectory
+from drawreason.generators.oracle import SampleBundle
+from drawreason.rollout.conversation import RolloutRecord
+from drawreason.schemas.records import Provenance, QAItem, RenderedImage, Trajectory
 
 
 def build_teacher_sample(

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from teachers.base import ChatMessage, SamplingParams, TeacherReply
+from drawreason.teachers.base import ChatMessage, SamplingParams, TeacherReply
 
 log = logging.getLogger(__name__)
 

@@ -8,14 +8,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from drawreason.drawing.environment import DrawingEnv, EnvConfig
+from drawreason.drawing.images import encode_png
+from drawreason.drawing.prompts import IMAGE_TOKEN, Prompts
+from drawreason.rollout.cache import cache_key
+from drawreason.schemas.records import Turn
+from drawreason.teachers.base import ChatMessage, SamplingParams, TeacherReply
 from PIL import Image
-
-from drawing.environment import DrawingEnv, EnvConfig
-from drawing.images import encode_png
-from drawing.prompts import IMAGE_TOKEN, Prompts
-from rollout.cache import cache_key
-from schemas.records import Turn
-from teachers.base import ChatMessage, SamplingParams, TeacherReply
 
 TEACHER_ERROR = "teacher_error"
 

@@ -6,13 +6,12 @@ import asyncio
 import time
 from collections.abc import Sequence
 
+from drawreason.drawing.environment import EnvConfig
+from drawreason.drawing.prompts import Prompts
+from drawreason.rollout.cache import ReplyCache
+from drawreason.rollout.conversation import Conversation, RolloutJob, RolloutRecord
+from drawreason.teachers.base import SamplingParams, Teacher, TeacherError
 from PIL import Image
-
-from drawing.environment import EnvConfig
-from drawing.prompts import Prompts
-from rollout.cache import ReplyCache
-from rollout.conversation import Conversation, RolloutJob, RolloutRecord
-from teachers.base import SamplingParams, Teacher, TeacherError
 
 DEFAULT_ENV_CONFIG = EnvConfig()
 

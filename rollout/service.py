@@ -6,12 +6,12 @@ import asyncio
 import concurrent.futures
 import threading
 
-from drawing.environment import EnvConfig
-from drawing.prompts import Prompts
-from rollout.cache import ReplyCache
-from rollout.conversation import RolloutJob, RolloutRecord
-from rollout.engine import rollout_job
-from teachers.base import SamplingParams, Teacher
+from drawreason.drawing.environment import EnvConfig
+from drawreason.drawing.prompts import Prompts
+from drawreason.rollout.cache import ReplyCache
+from drawreason.rollout.conversation import RolloutJob, RolloutRecord
+from drawreason.rollout.engine import rollout_job
+from drawreason.teachers.base import SamplingParams, Teacher
 
 
 class RolloutService:

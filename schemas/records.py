@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from schemas.oracle import Grounding, OracleFacts, grounding_from_dict, oracle_from_dict
+from drawreason.schemas.oracle import Grounding, OracleFacts, grounding_from_dict, oracle_from_dict
 
 SCHEMA_VERSION = 1
 

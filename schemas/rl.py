@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.records import QAItem
+from drawreason.schemas.records import QAItem
 
 IMAGE_PLACEHOLDER = "<image>"
 OPTION_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"

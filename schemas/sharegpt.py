@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from schemas.layout import image_file as image_path  # re-exported: the records' image paths
-from schemas.records import Trajectory
+from drawreason.schemas.layout import (
+    image_file as image_path,  # re-exported: the records' image paths
+)
+from drawreason.schemas.records import Trajectory
 
 # The LLaMA-Factory SFT hand-off's sequence cutoff and image pixel cap (trainer/handoff.py); the
 # SFT stages reject records whose estimated length exceeds the cutoff (filters/length.py), so

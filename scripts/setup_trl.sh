@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv_lib.sh
 build_venv .venv-trl requirements-trl.txt \
-  "import trl, torchvision, integrations.trl.train" \
+  "import trl, torchvision, drawreason.integrations.trl.train" \
   '$PIP uninstall -y torchaudio torchcodec triton' \
   '"$VPY" scripts/patch_torchvision.py'

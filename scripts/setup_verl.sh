@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv_lib.sh
-build_venv .venv-verl requirements-verl.txt "import integrations.verl"
+build_venv .venv-verl requirements-verl.txt "import drawreason.integrations.verl"

@@ -7,6 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv_lib.sh
 WITH_PROJECT_DEPS=1 build_venv .venv-vllm requirements-vllm.txt \
-  "from vllm import LLM; import cli.stages, teachers.vllm_backend" \
+  "from vllm import LLM; import drawreason.cli.stages, drawreason.teachers.vllm_backend" \
   '$PIP uninstall -y torchaudio torchcodec triton' \
   '"$VPY" scripts/patch_torchvision.py'

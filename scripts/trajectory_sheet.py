@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from drawing.parse import parse_turn  # noqa: E402
+from drawreason.drawing.parse import parse_turn  # noqa: E402
 
 
 def _records(run: Path, subset: str, rejected: bool) -> list[dict]:
@@ -88,8 +88,8 @@ def main() -> None:
 
 
 def _from_rejection(rejection: dict) -> dict:
-    from schemas.records import rejection_from_dict
-    from schemas.sharegpt import image_path
+    from drawreason.schemas.records import rejection_from_dict
+    from drawreason.schemas.sharegpt import image_path
 
     traj = rejection_from_dict(rejection).trajectory
     conversations = [{"role": "user", "content": traj.user_prompt}]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from teachers.base import SamplingParams, Teacher
+from drawreason.teachers.base import SamplingParams, Teacher
 
 TEACHER_KINDS = ("", "openai", "vllm")
 # Settings that change how replies are fetched, never what they are: a run may resume with
@@ -89,7 +89,7 @@ def build_teacher(config: TeacherConfig, max_images: int = 42) -> Teacher:
     """The teacher `config` names, ready to use (the vLLM engine is loaded here, so call this
     from a DoFn's `setup`). Raises ValueError when no teacher is configured."""
     if config.kind == "openai":
-        from teachers.openai_backend import OpenAITeacher
+        from drawreason.teachers.openai_backend import OpenAITeacher
 
         return OpenAITeacher(
             config.endpoint,
@@ -100,7 +100,7 @@ def build_teacher(config: TeacherConfig, max_images: int = 42) -> Teacher:
             max_in_flight=config.max_in_flight,
         )
     if config.kind == "vllm":
-        from teachers.vllm_backend import VLLMTeacher
+        from drawreason.teachers.vllm_backend import VLLMTeacher
 
         teacher = VLLMTeacher(
             config.model,

@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import openai
-
-from teachers.base import (
+from drawreason.teachers.base import (
     ChatMessage,
     SamplingParams,
     TeacherError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
-from teachers.base import ChatMessage, SamplingParams, TeacherReply
+from drawreason.teachers.base import ChatMessage, SamplingParams, TeacherReply
 
 Script = Callable[[list[ChatMessage]], "str | tuple[str, str]"]
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from teachers.base import (
+from drawreason.teachers.base import (
     ChatMessage,
     SamplingParams,
     TeacherError,

@@ -1,6 +1,6 @@
 """Small hand-built records shared by tests."""
 
-from schemas.records import LineOp, Provenance, QAItem, RenderedImage, Trajectory, Turn
+from drawreason.schemas.records import LineOp, Provenance, QAItem, RenderedImage, Trajectory, Turn
 
 PROVENANCE = Provenance(producer="test", config_hash="abc", seed=0, code_version="test")
 

@@ -11,11 +11,12 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 
-from drawing.format import format_answer_turn, format_tool_turn
-from filters.grounding import box_iou, named_objects
-from generators.oracle import GeneratedQuestion, generate_question
-from schemas.oracle import MazeOracle, SceneOracle
-from schemas.records import BoxOp, LineOp
+from drawreason.drawing.format import format_answer_turn, format_tool_turn
+from drawreason.filters.grounding import box_iou, named_objects
+from drawreason.generators.oracle import GeneratedQuestion, generate_question
+from drawreason.schemas.oracle import MazeOracle, SceneOracle
+from drawreason.schemas.records import BoxOp, LineOp
+
 from tests.scripted_server import assistant_turns, decode_data_url, image_urls
 
 MAZE_VARIANTS = ("good", "wall", "partial")

@@ -627,7 +627,7 @@ class _Handler(BaseHTTPRequestHandler):
         payload = json.loads(self._body())
         if payload.get("repoType", "model") != "dataset":
             return self._json(200, {"errors": [], "warnings": []})
-        from publish.card import metadata_errors
+        from drawreason.publish.card import metadata_errors
 
         errors = metadata_errors(payload.get("content", ""))
         if errors:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from drawreason.drawing.format import format_answer_turn, format_tool_turn
+from drawreason.schemas.records import BoxOp, LineOp
 from PIL import Image
 
-from drawing.format import format_answer_turn, format_tool_turn
-from schemas.records import BoxOp, LineOp
 from tests.scripted_server import assistant_turns, first_user_text
 
 

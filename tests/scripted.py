@@ -3,11 +3,10 @@
 from dataclasses import dataclass
 
 import numpy as np
+from drawreason.drawing.format import format_answer_turn, format_tool_turn
+from drawreason.generators.base import GeneratedSample
+from drawreason.schemas.records import LineOp
 from PIL import Image
-
-from drawing.format import format_answer_turn, format_tool_turn
-from generators.base import GeneratedSample
-from schemas.records import LineOp
 
 # index % len(OUTCOMES) decides what the sample does.
 OUTCOMES = ("kept", "bad_operation", "no_action", "wrong_answer", "too_few_turns", "error")

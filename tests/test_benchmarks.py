@@ -8,11 +8,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from drawreason.inputs.adapters import InputRecordError
+from drawreason.inputs.benchmarks import BenchmarkConfig, prepare_benchmark_record, read_benchmark
+from drawreason.inputs.media import InputRejected, MediaConfig
 from PIL import Image
 
-from inputs.adapters import InputRecordError
-from inputs.benchmarks import BenchmarkConfig, prepare_benchmark_record, read_benchmark
-from inputs.media import InputRejected, MediaConfig
 from tests.realdata import write_video
 
 MEDIA = MediaConfig(max_input_pixels=500_000)

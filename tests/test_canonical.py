@@ -5,20 +5,20 @@ import json
 from pathlib import Path
 
 import pytest
+from drawreason.drawing.format import format_tool_turn
+from drawreason.drawing.parse import COSMETIC_ISSUES, cosmetic_kind, parse_to_turn
+from drawreason.drawing.prompts import Prompts
+from drawreason.filters.canonical import canonical_turn, canonicalize
+from drawreason.filters.rules import cold_start_filters
+from drawreason.filters.scoring import format_score, score_trajectory
+from drawreason.generators.maze import MazeConfig
+from drawreason.generators.oracle import build_oracle_sample
+from drawreason.pipelines.accounting import CountOutcomesFn, WriteSummaryFn
+from drawreason.pipelines.outcomes import KEPT, REJECTED, build_metrics, judge_trajectory, stat_keys
+from drawreason.schemas.records import LineOp
+from drawreason.trainer.reward import compute_score, trajectory_response
 
-from drawing.format import format_tool_turn
-from drawing.parse import COSMETIC_ISSUES, cosmetic_kind, parse_to_turn
-from drawing.prompts import Prompts
-from filters.canonical import canonical_turn, canonicalize
-from filters.rules import cold_start_filters
-from filters.scoring import format_score, score_trajectory
-from generators.maze import MazeConfig
-from generators.oracle import build_oracle_sample
-from pipelines.accounting import CountOutcomesFn, WriteSummaryFn
-from pipelines.outcomes import KEPT, REJECTED, build_metrics, judge_trajectory, stat_keys
-from schemas.records import LineOp
 from tests.factories import PROVENANCE, make_trajectory
-from trainer.reward import compute_score, trajectory_response
 
 TEACHER = dataclasses.replace(PROVENANCE, producer="teacher:openai:test")
 HEAD = "<think> go </think> Action: Path Tracer"

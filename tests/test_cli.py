@@ -102,8 +102,7 @@ def test_rerun_with_other_config_needs_overwrite(tmp_path):
 
 def test_local_runner_defaults_and_overrides():
     from apache_beam.options.pipeline_options import DirectOptions
-
-    from pipelines.runner import pipeline_options
+    from drawreason.pipelines.runner import pipeline_options
 
     def workers(argv, local_workers=None):
         options = pipeline_options(argv, local_workers)

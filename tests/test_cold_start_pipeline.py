@@ -8,13 +8,13 @@ import pytest
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
+from drawreason.generators import registry
+from drawreason.pipelines import cold_start
+from drawreason.pipelines.cold_start import ColdStartConfig, build_pipeline
+from drawreason.schemas.layout import part_index
+from drawreason.schemas.records import rejection_from_dict
+from drawreason.schemas.sharegpt import validate_sharegpt
 
-from generators import registry
-from pipelines import cold_start
-from pipelines.cold_start import ColdStartConfig, build_pipeline
-from schemas.layout import part_index
-from schemas.records import rejection_from_dict
-from schemas.sharegpt import validate_sharegpt
 from tests.factories import PROVENANCE
 from tests.scripted import OUTCOMES, ScriptedConfig, generate_scripted
 

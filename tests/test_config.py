@@ -3,8 +3,13 @@
 from dataclasses import dataclass, field
 
 import pytest
-
-from schemas.config import ConfigError, build_config, config_hash, config_to_dict, merge_overrides
+from drawreason.schemas.config import (
+    ConfigError,
+    build_config,
+    config_hash,
+    config_to_dict,
+    merge_overrides,
+)
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,14 @@ import pickle
 
 import numpy as np
 import pytest
+from drawreason.drawing.environment import DrawingEnv, EnvConfig, run_replies
+from drawreason.drawing.format import format_answer_turn, format_tool_turn
+from drawreason.drawing.prompts import IMAGE_TOKEN, Prompts, TemplateError
+from drawreason.drawing.render import BOX_COLORS
+from drawreason.schemas.records import TERMINATIONS, BoxOp, LineOp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
-
-from drawing.environment import DrawingEnv, EnvConfig, run_replies
-from drawing.format import format_answer_turn, format_tool_turn
-from drawing.prompts import IMAGE_TOKEN, Prompts, TemplateError
-from drawing.render import BOX_COLORS
-from schemas.records import TERMINATIONS, BoxOp, LineOp
 
 ANSWER = format_answer_turn("done", "B")
 

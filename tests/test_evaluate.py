@@ -7,12 +7,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from drawreason.drawing.format import format_answer_turn, format_tool_turn
+from drawreason.pipelines.eval_results import EvalRow, accuracy_block, wilson_interval
+from drawreason.schemas.records import BoxOp, LineOp
 from PIL import Image
 
 import run_pipeline
-from drawing.format import format_answer_turn, format_tool_turn
-from pipelines.eval_results import EvalRow, accuracy_block, wilson_interval
-from schemas.records import BoxOp, LineOp
 from tests.scripted_server import ScriptedServer, assistant_turns, first_user_text
 
 # A SPAR-Bench file: `relation` (multiple choice, answer B) and `depth` (numerical, answer 20).
@@ -181,9 +181,9 @@ def test_evaluate_needs_a_policy_and_something_to_evaluate(tmp_path, capsys):
 
 
 def test_maze_records_of_a_benchmark_get_the_maze_budget(tmp_path):
-    from inputs.benchmarks import BenchmarkConfig
-    from inputs.media import MediaConfig
-    from pipelines.evaluate import PrepareBenchmarkFn
+    from drawreason.inputs.benchmarks import BenchmarkConfig
+    from drawreason.inputs.media import MediaConfig
+    from drawreason.pipelines.evaluate import PrepareBenchmarkFn
 
     Image.new("RGB", (112, 112), (1, 2, 3)).save(tmp_path / "m.png")
     record = {"question": "How many moves?", "problem_type": "numerical", "image_path": "m.png",
@@ -197,9 +197,9 @@ def test_maze_records_of_a_benchmark_get_the_maze_budget(tmp_path):
 
 
 def test_heldout_sets_are_fixed_by_seed_and_differ_from_training_questions():
-    from generators.oracle import generate_question
-    from pipelines.evaluate import EvaluateConfig, GenerateHeldoutFn
-    from schemas.config import build_config
+    from drawreason.generators.oracle import generate_question
+    from drawreason.pipelines.evaluate import EvaluateConfig, GenerateHeldoutFn
+    from drawreason.schemas.config import build_config
 
     config = build_config(EvaluateConfig, {
         "heldout": {"maze_grid_sizes": [3, 5], "per_grid_size": 2, "scene_families": ["count"],
@@ -228,12 +228,12 @@ def test_heldout_sets_are_fixed_by_seed_and_differ_from_training_questions():
 
 
 def test_heldout_evalset_lines_keep_the_heldout_images_out_of_training(tmp_path):
-    from filters.dedup import load_eval_set
-    from generators.oracle import generate_question
-    from inputs.prepare import PreparedItem
-    from pipelines.evaluate import EvaluateConfig, GenerateHeldoutFn
-    from pipelines.pool import question_print
-    from schemas.config import build_config
+    from drawreason.filters.dedup import load_eval_set
+    from drawreason.generators.oracle import generate_question
+    from drawreason.inputs.prepare import PreparedItem
+    from drawreason.pipelines.evaluate import EvaluateConfig, GenerateHeldoutFn
+    from drawreason.pipelines.pool import question_print
+    from drawreason.schemas.config import build_config
 
     config = build_config(EvaluateConfig, {
         "heldout": {"maze_grid_sizes": [4], "per_grid_size": 1},

@@ -3,8 +3,7 @@
 import dataclasses
 
 import pytest
-
-from filters.rules import (
+from drawreason.filters.rules import (
     AnswerFilter,
     FormatFilter,
     MinTurnsFilter,
@@ -13,8 +12,9 @@ from filters.rules import (
     apply_filters,
     cold_start_filters,
 )
-from filters.scoring import score_trajectory
-from schemas.records import LineOp
+from drawreason.filters.scoring import score_trajectory
+from drawreason.schemas.records import LineOp
+
 from tests.factories import make_trajectory
 
 

@@ -5,22 +5,28 @@ import dataclasses
 import json
 
 import pytest
-
-from drawing.prompts import Prompts
-from filters.grounding import (
+from drawreason.drawing.prompts import Prompts
+from drawreason.filters.grounding import (
     GroundingConfig,
     box_iou,
     ground_operations,
     ground_trajectory,
     named_objects,
 )
-from filters.rules import CorrectiveFilter, GroundingFilter
-from generators.maze import MazeConfig
-from generators.oracle import build_oracle_sample
-from generators.scenes import SceneConfig
-from generators.scenes.config import FAMILIES
-from schemas.oracle import MazeOracle, ObjectBox, SceneOracle, SceneView
-from schemas.records import BoxOp, LineOp, Provenance, Turn, to_json, trajectory_from_dict
+from drawreason.filters.rules import CorrectiveFilter, GroundingFilter
+from drawreason.generators.maze import MazeConfig
+from drawreason.generators.oracle import build_oracle_sample
+from drawreason.generators.scenes import SceneConfig
+from drawreason.generators.scenes.config import FAMILIES
+from drawreason.schemas.oracle import MazeOracle, ObjectBox, SceneOracle, SceneView
+from drawreason.schemas.records import (
+    BoxOp,
+    LineOp,
+    Provenance,
+    Turn,
+    to_json,
+    trajectory_from_dict,
+)
 
 PROVENANCE = Provenance("generator:test", "cfg", 0, "test")
 PROMPTS = Prompts.load(None)
@@ -310,9 +316,9 @@ def test_corrective_filter_needs_a_corrective_redraw():
 
 
 def test_reward_reports_grounding_and_adds_it_only_when_weighted():
-    from drawing.format import format_tool_turn
-    from schemas.records import to_dict
-    from trainer.reward import compute_score, trajectory_response, trajectory_sequence
+    from drawreason.drawing.format import format_tool_turn
+    from drawreason.schemas.records import to_dict
+    from drawreason.trainer.reward import compute_score, trajectory_response, trajectory_sequence
 
     trajectory = next(t for t in _oracle_samples("scenes", _family_config("closest"), 6))
     oracle, item = trajectory.item.oracle, trajectory.item

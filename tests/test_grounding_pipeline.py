@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from drawreason.generators.maze import MazeConfig
+from drawreason.generators.scenes import SceneConfig
+from drawreason.pipelines.cold_start import ColdStartConfig, allocate
+from drawreason.schemas.records import rejection_from_dict, trajectory_from_dict
+from drawreason.schemas.sharegpt import validate_sharegpt
 
 import run_pipeline
-from generators.maze import MazeConfig
-from generators.scenes import SceneConfig
-from pipelines.cold_start import ColdStartConfig, allocate
-from schemas.records import rejection_from_dict, trajectory_from_dict
-from schemas.sharegpt import validate_sharegpt
 from tests.grounded_teacher import GroundedTeacher, generated_questions
 from tests.scripted_server import ScriptedServer
 
@@ -160,14 +160,14 @@ def test_reflective_data_can_require_corrective_reflection_on_generated_tasks(tm
 
 
 def test_teacher_subsets_config_splits_oracle_and_teacher_questions():
-    from teachers.factory import TeacherConfig
+    from drawreason.teachers.factory import TeacherConfig
 
     teacher = TeacherConfig(kind="openai", model="m", endpoint="http://127.0.0.1:1/v1")
     config = ColdStartConfig(num_samples=10, teacher_subsets=("maze",), teacher=teacher)
     assert config.uses_teacher
     assert config.oracle_allocation() == {"scenes": 5}
     assert config.teacher_allocation() == {"maze": 5}
-    from pipelines.stages import progress_phases
+    from drawreason.cli.stages import progress_phases
 
     assert progress_phases(config) == {"samples generated": 5, "teacher trajectories": 5}
     beside = ColdStartConfig(

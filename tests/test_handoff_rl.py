@@ -1,4 +1,5 @@
-"""The verl and TRL hand-off commands that `python -m trainer handoff` writes for verl rows."""
+"""The verl and TRL hand-off commands that `python -m drawreason.trainer handoff` writes for
+verl rows."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import re
 import subprocess
 from pathlib import Path
 
-from trainer.handoff import write_handoff
-from trainer.handoff_rl import REPO, TESTED, trl_args, verl_overrides
+from drawreason.trainer.handoff import write_handoff
+from drawreason.trainer.handoff_rl import REPO, TESTED, trl_args, verl_overrides
 
 
 def test_tested_versions_are_the_pins_the_integration_tests_ran_against():

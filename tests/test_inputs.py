@@ -7,12 +7,8 @@ import subprocess
 import datasets
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-from PIL import Image
-
-from inputs.adapters import InputRecordError, record_key, spacer, spar, vilasr
-from inputs.media import (
+from drawreason.inputs.adapters import InputRecordError, record_key, spacer, spar, vilasr
+from drawreason.inputs.media import (
     InputRejected,
     MediaConfig,
     decode_limited,
@@ -23,8 +19,12 @@ from inputs.media import (
     sample_frames,
     smart_resize,
 )
-from inputs.prepare import prepare_record
-from inputs.sources import InputConfig, SourceError, parse_input, read_records
+from drawreason.inputs.prepare import prepare_record
+from drawreason.inputs.sources import InputConfig, SourceError, parse_input, read_records
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+
 from tests.realdata import write_video
 
 # --- adapters ----------------------------------------------------------------------------------

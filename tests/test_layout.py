@@ -7,8 +7,7 @@ import ast
 from pathlib import Path
 
 import pytest
-
-from schemas import layout
+from drawreason.schemas import layout
 
 ROOT = Path(__file__).resolve().parents[1]
 # inputs/ is left out: it reads other projects' folders (a `datasets` save_to_disk has its own

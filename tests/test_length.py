@@ -6,8 +6,7 @@ import dataclasses
 import json
 
 import pytest
-
-from filters.length import (
+from drawreason.filters.length import (
     ESTIMATE,
     LengthCheck,
     LengthConfig,
@@ -18,16 +17,17 @@ from filters.length import (
     percentile,
     record_length,
 )
-from filters.rules import cold_start_filters
-from filters.scoring import score_trajectory
-from pipelines.cold_start import ColdStartConfig
-from pipelines.outcomes import KEPT, REJECTED, build_metrics, judge_trajectory, stat_keys
-from pipelines.reflective import ReflectiveConfig
-from report import ReportConfig, run_report
-from schemas.records import rejection_from_dict
-from schemas.sharegpt import to_sharegpt
+from drawreason.filters.rules import cold_start_filters
+from drawreason.filters.scoring import score_trajectory
+from drawreason.pipelines.cold_start import ColdStartConfig
+from drawreason.pipelines.outcomes import KEPT, REJECTED, build_metrics, judge_trajectory, stat_keys
+from drawreason.pipelines.reflective import ReflectiveConfig
+from drawreason.report import ReportConfig, run_report
+from drawreason.schemas.records import rejection_from_dict
+from drawreason.schemas.sharegpt import to_sharegpt
+from drawreason.trainer.handoff import llamafactory_sft
+
 from tests.factories import make_trajectory
-from trainer.handoff import llamafactory_sft
 
 DEFAULT = LengthConfig()
 
@@ -128,9 +128,9 @@ def test_accounting_with_too_long(tmp_path):
     as too_long, and nothing is lost."""
     import apache_beam as beam
     from apache_beam.testing.test_pipeline import TestPipeline
+    from drawreason.generators import registry
+    from drawreason.pipelines.cold_start import build_pipeline
 
-    from generators import registry
-    from pipelines.cold_start import build_pipeline
     from tests.factories import PROVENANCE
     from tests.scripted import OUTCOMES, ScriptedConfig, generate_scripted
 

@@ -5,10 +5,10 @@ import json
 import shutil
 
 import pytest
+from drawreason.publish.card import card_body, collect_sources
+from drawreason.publish.dataset import read_run, split_sources
 
 import run_pipeline
-from publish.card import card_body, collect_sources
-from publish.dataset import read_run, split_sources
 from tests.realdata import build_dataset, script_for
 from tests.scripted_server import ScriptedServer
 

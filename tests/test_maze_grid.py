@@ -5,11 +5,10 @@ from collections import deque
 import networkx as nx
 import numpy as np
 import pytest
-
-from generators.maze.ascii import maze_from_ascii, maze_to_ascii
-from generators.maze.grid import ALGORITHMS, generate_maze, is_perfect_maze
-from generators.maze.questions import format_route
-from generators.maze.solve import farthest_pair, path_runs, side_branches, solve_maze
+from drawreason.generators.maze.ascii import maze_from_ascii, maze_to_ascii
+from drawreason.generators.maze.grid import ALGORITHMS, generate_maze, is_perfect_maze
+from drawreason.generators.maze.questions import format_route
+from drawreason.generators.maze.solve import farthest_pair, path_runs, side_branches, solve_maze
 
 SIZES = (3, 4, 5)
 

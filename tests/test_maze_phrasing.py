@@ -2,9 +2,10 @@
 
 Measured with benchmarks/trace_diversity.py (the numbers of docs/stages.md come from it)."""
 
+from drawreason.generators.maze import MazeConfig, generate_maze_sample
+from drawreason.generators.seeding import sample_rng
+
 from benchmarks.trace_diversity import maze_replies, measure, pattern, template
-from generators.maze import MazeConfig, generate_maze_sample
-from generators.seeding import sample_rng
 
 
 def test_top_ten_patterns_cover_at_most_thirty_percent_of_sentences():

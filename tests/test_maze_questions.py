@@ -4,14 +4,18 @@ from collections import deque
 
 import numpy as np
 import pytest
-
-from generators import registry
-from generators.maze import MazeConfig, generate_maze_sample
-from generators.maze.ascii import maze_from_ascii
-from generators.maze.grid import ALGORITHMS, generate_maze
-from generators.maze.questions import LETTERS, build_question, parse_route, route_distractors
-from generators.maze.solve import DIRECTIONS, solve_maze
-from generators.seeding import sample_rng
+from drawreason.generators import registry
+from drawreason.generators.maze import MazeConfig, generate_maze_sample
+from drawreason.generators.maze.ascii import maze_from_ascii
+from drawreason.generators.maze.grid import ALGORITHMS, generate_maze
+from drawreason.generators.maze.questions import (
+    LETTERS,
+    build_question,
+    parse_route,
+    route_distractors,
+)
+from drawreason.generators.maze.solve import DIRECTIONS, solve_maze
+from drawreason.generators.seeding import sample_rng
 
 
 def _walk(tree, start, route: str):
@@ -134,7 +138,7 @@ def test_config_validation_names_the_field(overrides, field):
 
 
 def test_config_builds_from_json_like_dicts():
-    from schemas.config import build_config, config_to_dict
+    from drawreason.schemas.config import build_config, config_to_dict
 
     config = build_config(MazeConfig, {"grid_sizes": [3, 4], "question_mix": [["moves", 1]]})
     assert config.grid_sizes == (3, 4) and config.question_mix == (("moves", 1.0),)

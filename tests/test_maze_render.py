@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
-
-from generators.maze.grid import generate_maze, grid_edges
-from generators.maze.render import (
+from drawreason.generators.maze.grid import generate_maze, grid_edges
+from drawreason.generators.maze.render import (
     GOAL_COLOR,
     START_COLOR,
     cell_center,

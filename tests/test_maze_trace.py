@@ -5,13 +5,12 @@ import re
 import time
 
 import pytest
+from drawreason.generators.maze import MazeConfig, generate_maze_sample
+from drawreason.generators.maze.ascii import maze_from_ascii
+from drawreason.generators.maze.render import cell_center
+from drawreason.generators.seeding import sample_rng
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from generators.maze import MazeConfig, generate_maze_sample
-from generators.maze.ascii import maze_from_ascii
-from generators.maze.render import cell_center
-from generators.seeding import sample_rng
 
 _TOOL = re.compile(r"^<think> (.+?) </think> Action: Path Tracer\n```json\n(.*)\n```$", re.DOTALL)
 _ANSWER = re.compile(
@@ -206,8 +205,8 @@ def test_generation_time_is_reported():
 
 
 def test_reflective_traces_count_as_reflection_for_the_filters():
-    from filters.scoring import detect_reflections
-    from schemas.records import LineOp, Turn
+    from drawreason.filters.scoring import detect_reflections
+    from drawreason.schemas.records import LineOp, Turn
 
     for seed in range(20):
         sample = _sample(seed, grid_sizes=(4, 5), reflective_share=1.0)

@@ -7,10 +7,10 @@ import zlib
 
 import cv2
 import pytest
+from drawreason.inputs import media as media_module
+from drawreason.inputs.media import InputRejected, decode_limited, gif_extent, sample_frames
 from PIL import Image, ImageFile, WebPImagePlugin
 
-from inputs import media as media_module
-from inputs.media import InputRejected, decode_limited, gif_extent, sample_frames
 from tests.realdata import write_video
 
 LIMIT = 1_000_000

@@ -3,9 +3,9 @@
 import dataclasses
 import json
 
-from filters.rules import cold_start_filters
-from filters.scoring import score_trajectory
-from pipelines.outcomes import (
+from drawreason.filters.rules import cold_start_filters
+from drawreason.filters.scoring import score_trajectory
+from drawreason.pipelines.outcomes import (
     ERROR,
     KEPT,
     REJECTED,
@@ -14,7 +14,8 @@ from pipelines.outcomes import (
     judge_trajectory,
     stat_keys,
 )
-from schemas.records import rejection_from_dict
+from drawreason.schemas.records import rejection_from_dict
+
 from tests.factories import make_trajectory
 
 

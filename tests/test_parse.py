@@ -1,12 +1,11 @@
 """The action parser: never raises, format-then-parse is the identity, messy real replies."""
 
 import pytest
+from drawreason.drawing.format import format_answer_turn, format_tool_turn
+from drawreason.drawing.parse import parse_turn
+from drawreason.schemas.records import BoxOp, LineOp
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from drawing.format import format_answer_turn, format_tool_turn
-from drawing.parse import parse_turn
-from schemas.records import BoxOp, LineOp
 
 # --- properties --------------------------------------------------------------------------------
 

@@ -11,14 +11,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from drawreason.publish.dataset import read_run, split_sources
+from drawreason.report import ReportConfig, run_report
+from drawreason.schemas import layout
+from drawreason.trainer.data import load_rl_samples, load_sft_samples
 
-from publish.dataset import read_run, split_sources
-from report import ReportConfig, run_report
-from schemas import layout
 from tests.hub_server import HubServer
 from tests.test_cli import _digest
 from tests.test_publish import LOAD, PUSH, TOKEN, _env, _python, _tagged
-from trainer.data import load_rl_samples, load_sft_samples
 
 ROOT = Path(__file__).resolve().parents[1]
 PER_PART = 4

@@ -19,8 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from publish.card import (
+from drawreason.publish.card import (
     REQUIRED_KEYS,
     SourceInfo,
     build_card,
@@ -30,7 +29,8 @@ from publish.card import (
     license_metadata,
     metadata_errors,
 )
-from publish.dataset import read_run, split_sources
+from drawreason.publish.dataset import read_run, split_sources
+
 from tests.hub_server import HubServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +40,7 @@ REPO = "drawreason-test/demo"
 PUSH = """
 import json, logging, sys
 logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s %(message)s")
-from publish.hub import PushConfig, run_push
+from drawreason.publish.hub import PushConfig, run_push
 result = run_push(PushConfig(repo_id=sys.argv[1], revision=sys.argv[3]), sys.argv[2])
 print(result["summary"])
 print("RESULT " + json.dumps(result))
@@ -321,8 +321,7 @@ def test_invalid_metadata_is_rejected():
 
 def test_missing_token_is_a_clear_error(runs, monkeypatch):
     import huggingface_hub
-
-    from publish.hub import PushConfig, PushError, run_push
+    from drawreason.publish.hub import PushConfig, PushError, run_push
 
     monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
     with pytest.raises(PushError, match="HF_TOKEN"):

@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from drawreason.schemas.records import rejection_from_dict
+from drawreason.schemas.sharegpt import validate_sharegpt
 
 import run_pipeline
-from schemas.records import rejection_from_dict
-from schemas.sharegpt import validate_sharegpt
 from tests.realdata import build_dataset, script_for
 from tests.scripted_server import ScriptedServer, first_user_text
 

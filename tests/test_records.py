@@ -3,8 +3,7 @@
 import json
 
 import pytest
-
-from schemas.records import (
+from drawreason.schemas.records import (
     ErrorRecord,
     QAItem,
     Rejection,
@@ -14,6 +13,7 @@ from schemas.records import (
     to_json,
     trajectory_from_dict,
 )
+
 from tests.factories import make_trajectory
 
 

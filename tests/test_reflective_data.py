@@ -8,14 +8,14 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from drawreason.drawing.format import format_answer_turn, format_tool_turn
+from drawreason.pipelines.outcomes import KEPT, Outcome
+from drawreason.pipelines.reflective import CapFn
+from drawreason.schemas.records import BoxOp, LineOp, rejection_from_dict
+from drawreason.schemas.sharegpt import validate_sharegpt
 from PIL import Image
 
 import run_pipeline
-from drawing.format import format_answer_turn, format_tool_turn
-from pipelines.outcomes import KEPT, Outcome
-from pipelines.reflective import CapFn
-from schemas.records import BoxOp, LineOp, rejection_from_dict
-from schemas.sharegpt import validate_sharegpt
 from tests.scripted_server import ScriptedServer, assistant_turns, first_user_text
 
 VARIANTS = {

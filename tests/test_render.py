@@ -10,12 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from drawreason.drawing.images import decode_image, encode_png, image_key
+from drawreason.drawing.render import BOX_COLORS, RenderStyle, render_state
+from drawreason.drawing.state import ImageState, merge_state
+from drawreason.schemas.records import BoxOp, LineOp
 from PIL import Image
-
-from drawing.images import decode_image, encode_png, image_key
-from drawing.render import BOX_COLORS, RenderStyle, render_state
-from drawing.state import ImageState, merge_state
-from schemas.records import BoxOp, LineOp
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -172,7 +171,7 @@ def test_decode_image_composites_transparency_on_white():
 
 
 def test_palette_images_stay_palette_and_decode_to_the_same_pixels():
-    from drawing.state import ImageState as _State
+    from drawreason.drawing.state import ImageState as _State
 
     state = merge_state(
         _State(), [BoxOp(1, (8, 8, 60, 50), "cup"), LineOp(1, (10, 80), (80, 20), "p")]

@@ -11,13 +11,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from drawreason.generators.diversity import Balance, TraceStats
+from drawreason.report import ReportConfig, run_report
+from drawreason.report.browser import find_chromium
+from drawreason.report.data import BottomK, chi_square_p, option_letters, scan_run
+from drawreason.schemas.records import Rejection, RenderedImage, to_json
+from drawreason.schemas.sharegpt import to_sharegpt
 
-from generators.diversity import Balance, TraceStats
-from report import ReportConfig, run_report
-from report.browser import find_chromium
-from report.data import BottomK, chi_square_p, option_letters, scan_run
-from schemas.records import Rejection, RenderedImage, to_json
-from schemas.sharegpt import to_sharegpt
 from tests.factories import make_trajectory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -292,12 +292,11 @@ def test_report_in_headless_chromium(real_run, tmp_path):
             "chromium/chromedriver not installed (apt-get install chromium "
             "chromium-driver; .ci/run installs them)"
         )
+    from drawreason.report.browser import console_errors, open_browser, wait_ready
     from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select, WebDriverWait
-
-    from report.browser import console_errors, open_browser, wait_ready
 
     result = run_report(ReportConfig(max_per_group=6), str(real_run), [], False)
     driver = open_browser()

@@ -6,12 +6,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from drawreason.drawing.prompts import Prompts
+from drawreason.generators.maze import MazeConfig
+from drawreason.generators.oracle import build_oracle_sample
+from drawreason.trainer.reward import compute_score, split_turns, trajectory_response
 
-from drawing.prompts import Prompts
-from generators.maze import MazeConfig
-from generators.oracle import build_oracle_sample
 from tests.factories import PROVENANCE
-from trainer.reward import compute_score, split_turns, trajectory_response
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import datasets
 import pytest
+from drawreason.drawing.format import format_answer_turn
+from drawreason.filters.dedup import hamming, image_phash
+from drawreason.schemas.records import QAItem
+from drawreason.schemas.rl import RLKeys, problem_text, to_rl_record
 from PIL import Image, ImageEnhance
 
 import run_pipeline
-from drawing.format import format_answer_turn
-from filters.dedup import hamming, image_phash
-from schemas.records import QAItem
-from schemas.rl import RLKeys, problem_text, to_rl_record
 from tests.scripted_server import ScriptedServer, first_user_text
 
 
@@ -225,9 +225,8 @@ def test_pass_rate_needs_a_policy(tmp_path, capsys):
 
 def test_rl_format_verl_writes_verl_rows_for_every_question(tmp_path):
     import pyarrow.parquet as pq
-
-    from integrations.session import TOOL_ACTIONS
-    from integrations.verl.data import AGENT_NAME
+    from drawreason.integrations.session import TOOL_ACTIONS
+    from drawreason.integrations.verl.data import AGENT_NAME
 
     config = {"num_samples": 8, "dedup": {"enabled": False}, "rl_format": "verl"}
     metrics = _run(tmp_path, config)

@@ -2,8 +2,14 @@
 
 import dataclasses
 
-from rollout.cache import FileSystemsBlobStore, LocalBlobStore, ReplyCache, cache_key, open_store
-from teachers.base import ChatMessage, SamplingParams, TeacherReply
+from drawreason.rollout.cache import (
+    FileSystemsBlobStore,
+    LocalBlobStore,
+    ReplyCache,
+    cache_key,
+    open_store,
+)
+from drawreason.teachers.base import ChatMessage, SamplingParams, TeacherReply
 
 MESSAGES = [ChatMessage("system", "s"), ChatMessage("user", "<image> q", (b"\x89PNG-a",))]
 PARAMS = SamplingParams()

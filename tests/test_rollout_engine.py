@@ -8,18 +8,18 @@ import time
 
 import numpy as np
 import pytest
+from drawreason.drawing.environment import EnvConfig
+from drawreason.drawing.format import format_answer_turn, format_tool_turn
+from drawreason.drawing.prompts import Prompts
+from drawreason.rollout.assemble import build_teacher_sample
+from drawreason.rollout.cache import ReplyCache
+from drawreason.rollout.conversation import RolloutJob
+from drawreason.rollout.engine import rollout_many, rollout_one, run_rollouts
+from drawreason.schemas.records import TERMINATIONS, BoxOp, LineOp, Provenance, QAItem
+from drawreason.teachers.base import SamplingParams
+from drawreason.teachers.openai_backend import OpenAITeacher
 from PIL import Image
 
-from drawing.environment import EnvConfig
-from drawing.format import format_answer_turn, format_tool_turn
-from drawing.prompts import Prompts
-from rollout.assemble import build_teacher_sample
-from rollout.cache import ReplyCache
-from rollout.conversation import RolloutJob
-from rollout.engine import rollout_many, rollout_one, run_rollouts
-from schemas.records import TERMINATIONS, BoxOp, LineOp, Provenance, QAItem
-from teachers.base import SamplingParams
-from teachers.openai_backend import OpenAITeacher
 from tests.scripted_server import (
     ScriptedServer,
     assistant_turns,

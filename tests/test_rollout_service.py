@@ -6,17 +6,16 @@ import time
 
 import numpy as np
 import pytest
+from drawreason.drawing.environment import EnvConfig
+from drawreason.drawing.format import format_answer_turn, format_tool_turn
+from drawreason.drawing.prompts import Prompts
+from drawreason.rollout.conversation import RolloutJob
+from drawreason.rollout.engine import run_rollouts
+from drawreason.rollout.service import RolloutService
+from drawreason.schemas.records import BoxOp
+from drawreason.teachers.base import SamplingParams
+from drawreason.teachers.scripted import ScriptedTeacher
 from PIL import Image
-
-from drawing.environment import EnvConfig
-from drawing.format import format_answer_turn, format_tool_turn
-from drawing.prompts import Prompts
-from rollout.conversation import RolloutJob
-from rollout.engine import run_rollouts
-from rollout.service import RolloutService
-from schemas.records import BoxOp
-from teachers.base import SamplingParams
-from teachers.scripted import ScriptedTeacher
 
 PROMPTS = Prompts()
 PARAMS = SamplingParams(temperature=0.0, max_tokens=256)

@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+from drawreason.cli.stages import failure_reason
+from drawreason.drawing.format import format_answer_turn
+from drawreason.pipelines.progress import ProgressTicker, format_progress, read_counts
 from PIL import Image
 
-from cli.stages import failure_reason
-from drawing.format import format_answer_turn
-from pipelines.progress import ProgressTicker, format_progress, read_counts
 from tests.scripted_server import ScriptedServer
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,11 +8,10 @@ import re
 
 import numpy as np
 import pytest
-
-from drawing.parse import parse_turn
-from drawing.state import ImageState, merge_state
-from generators.scenes import SceneConfig
-from generators.scenes.answerable import (
+from drawreason.drawing.parse import parse_turn
+from drawreason.drawing.state import ImageState, merge_state
+from drawreason.generators.scenes import SceneConfig
+from drawreason.generators.scenes.answerable import (
     TAG_COVER,
     confusable,
     hidden_lines,
@@ -21,11 +20,16 @@ from generators.scenes.answerable import (
     looks_alike,
     tag_cover,
 )
-from generators.scenes.direction import AGREE_DEG, drawing_agrees, quadrant, relative_direction
-from generators.scenes.sample import draw_scene_question
-from generators.scenes.world import SceneObject, box_2d, orbit_camera, sample_objects
-from generators.seeding import sample_rng
-from schemas.records import BoxOp, LineOp
+from drawreason.generators.scenes.direction import (
+    AGREE_DEG,
+    drawing_agrees,
+    quadrant,
+    relative_direction,
+)
+from drawreason.generators.scenes.sample import draw_scene_question
+from drawreason.generators.scenes.world import SceneObject, box_2d, orbit_camera, sample_objects
+from drawreason.generators.seeding import sample_rng
+from drawreason.schemas.records import BoxOp, LineOp
 
 
 def _obj(name, x=0.0, y=0.0, w=20.0, d=20.0, h=20.0):

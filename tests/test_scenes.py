@@ -5,16 +5,15 @@ import math
 
 import numpy as np
 import pytest
-
-from drawing.environment import EnvConfig, run_replies
-from drawing.images import encode_png
-from drawing.prompts import Prompts
-from filters.rules import apply_filters, cold_start_filters
-from filters.scoring import accuracy, detect_reflections, trajectory_reflections
-from generators.oracle import build_oracle_sample
-from generators.scenes import SceneConfig, generate_scene_sample
-from generators.scenes.config import FAMILIES
-from generators.scenes.world import (
+from drawreason.drawing.environment import EnvConfig, run_replies
+from drawreason.drawing.images import encode_png
+from drawreason.drawing.prompts import Prompts
+from drawreason.filters.rules import apply_filters, cold_start_filters
+from drawreason.filters.scoring import accuracy, detect_reflections, trajectory_reflections
+from drawreason.generators.oracle import build_oracle_sample
+from drawreason.generators.scenes import SceneConfig, generate_scene_sample
+from drawreason.generators.scenes.config import FAMILIES
+from drawreason.generators.scenes.world import (
     SceneObject,
     box_2d,
     orbit_camera,
@@ -22,8 +21,8 @@ from generators.scenes.world import (
     sample_objects,
     truck_camera,
 )
-from generators.seeding import sample_rng
-from schemas.records import Provenance
+from drawreason.generators.seeding import sample_rng
+from drawreason.schemas.records import Provenance
 
 PROMPTS = Prompts.load()
 

@@ -1,8 +1,7 @@
 """Scoring golden cases written from docs/scoring.md."""
 
 import pytest
-
-from filters.scoring import (
+from drawreason.filters.scoring import (
     accuracy,
     detect_reflections,
     extract_answer,
@@ -12,7 +11,7 @@ from filters.scoring import (
     parse_number,
     rl_reward,
 )
-from schemas.records import BoxOp, LineOp, Turn
+from drawreason.schemas.records import BoxOp, LineOp, Turn
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,14 @@ import copy
 import dataclasses
 
 import pytest
+from drawreason.schemas.sharegpt import (
+    ExportError,
+    dataset_info,
+    image_path,
+    to_sharegpt,
+    validate_sharegpt,
+)
 
-from schemas.sharegpt import ExportError, dataset_info, image_path, to_sharegpt, validate_sharegpt
 from tests.factories import make_trajectory
 
 

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+from drawreason.drawing.format import format_answer_turn
 
 import run_pipeline
-from drawing.format import format_answer_turn
 from tests.scripted_server import ScriptedServer
 
 SEED = 3
@@ -96,8 +96,8 @@ def test_two_stages_given_one_salt_draw_the_same_questions(runs):
 
 
 def test_heldout_questions_are_none_of_the_stages_questions(runs):
-    from pipelines.evaluate import EvaluateConfig, GenerateHeldoutFn
-    from schemas.config import build_config
+    from drawreason.pipelines.evaluate import EvaluateConfig, GenerateHeldoutFn
+    from drawreason.schemas.config import build_config
 
     config = build_config(EvaluateConfig, {
         "seed": SEED,
@@ -116,12 +116,12 @@ def test_heldout_questions_are_none_of_the_stages_questions(runs):
 
 
 def test_unsalted_questions_are_those_of_earlier_versions_and_bad_salts_are_refused():
-    from drawing.images import encode_png
-    from generators.maze import MazeConfig
-    from generators.maze.sample import generate_maze_sample
-    from generators.oracle import generate_question
-    from generators.seeding import sample_rng, stage_seed
-    from pipelines.rl_data import RLDataConfig
+    from drawreason.drawing.images import encode_png
+    from drawreason.generators.maze import MazeConfig
+    from drawreason.generators.maze.sample import generate_maze_sample
+    from drawreason.generators.oracle import generate_question
+    from drawreason.generators.seeding import sample_rng, stage_seed
+    from drawreason.pipelines.rl_data import RLDataConfig
 
     assert stage_seed(SEED, "") == SEED and stage_seed(SEED, "rl_data") != SEED
     old = generate_question("maze", 1, SEED, MazeConfig())

@@ -1,7 +1,7 @@
 """Per-image state: label-keyed replace keeps position, new labels append, kinds retarget."""
 
-from drawing.state import ImageState, merge_state, normalize_box
-from schemas.records import BoxOp, LineOp
+from drawreason.drawing.state import ImageState, merge_state, normalize_box
+from drawreason.schemas.records import BoxOp, LineOp
 
 
 def test_new_labels_are_appended_in_order():

@@ -6,12 +6,18 @@ import logging
 
 import numpy as np
 import pytest
+from drawreason.drawing.images import encode_png
+from drawreason.teachers.base import (
+    ChatMessage,
+    SamplingParams,
+    Teacher,
+    TeacherError,
+    to_openai_messages,
+)
+from drawreason.teachers.openai_backend import OpenAITeacher
+from drawreason.teachers.scripted import ScriptedTeacher
 from PIL import Image
 
-from drawing.images import encode_png
-from teachers.base import ChatMessage, SamplingParams, Teacher, TeacherError, to_openai_messages
-from teachers.openai_backend import OpenAITeacher
-from teachers.scripted import ScriptedTeacher
 from tests.scripted_server import (
     ScriptedServer,
     assistant_turns,

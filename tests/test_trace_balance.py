@@ -10,9 +10,7 @@ import re
 from types import SimpleNamespace
 
 import pytest
-
-from benchmarks.trace_diversity import maze_replies, scene_questions
-from generators.diversity import (
+from drawreason.generators.diversity import (
     MEASURED,
     Balance,
     TraceStats,
@@ -23,10 +21,12 @@ from generators.diversity import (
     template,
     wrong_turn_reply,
 )
-from generators.maze import MazeConfig, generate_maze_sample
-from generators.oracle import sample_id
-from generators.scenes.config import FAMILIES
-from generators.seeding import sample_rng
+from drawreason.generators.maze import MazeConfig, generate_maze_sample
+from drawreason.generators.oracle import sample_id
+from drawreason.generators.scenes.config import FAMILIES
+from drawreason.generators.seeding import sample_rng
+
+from benchmarks.trace_diversity import maze_replies, scene_questions
 
 # A pattern said before a mistake, in no mistake-free trace, this many times or more fails.
 LEAK_MIN_COUNT = 3

@@ -7,19 +7,19 @@ import re
 from pathlib import Path
 
 import pytest
+from drawreason.drawing.environment import DrawingEnv, EnvConfig
+from drawreason.drawing.format import format_answer_turn, format_tool_turn
+from drawreason.drawing.prompts import Prompts
+from drawreason.filters.scoring import extract_answer
+from drawreason.pipelines.rl_data import trainer_size
+from drawreason.schemas.records import BoxOp, LineOp
+from drawreason.schemas.rl import OPTION_LETTERS
+from drawreason.trainer.reward import compute_score
 
 import run_pipeline
-from drawing.environment import DrawingEnv, EnvConfig
-from drawing.format import format_answer_turn, format_tool_turn
-from drawing.prompts import Prompts
-from filters.scoring import extract_answer
-from pipelines.rl_data import trainer_size
-from schemas.records import BoxOp, LineOp
-from schemas.rl import OPTION_LETTERS
 from tests.realdata import build_dataset, script_for
 from tests.scripted_server import ScriptedServer
 from tests.vilasr_contract import dataset_prompt, full_sequence, read_jsonl, response
-from trainer.reward import compute_score
 
 ENDS = ("<|im_end|>", "<|endoftext|>", "<|im_end|><|endoftext|><|endoftext|>", "")
 

@@ -10,10 +10,10 @@ import zlib
 from collections import Counter
 from pathlib import Path
 
+from drawreason.schemas.records import rejection_from_dict
 from PIL import Image
 
 import run_pipeline
-from schemas.records import rejection_from_dict
 from tests.media_server import MediaServer, Route
 from tests.realdata import correct_replies
 from tests.scripted_server import ScriptedServer, assistant_turns

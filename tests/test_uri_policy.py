@@ -6,12 +6,12 @@ import ipaddress
 import socket
 
 import pytest
+from drawreason.inputs import uri_policy
+from drawreason.inputs.media import InputRejected, MediaConfig, read_bytes
+from drawreason.inputs.uri_policy import UriPolicy, address_kind, fetch_http, scheme_of
+from drawreason.schemas.config import ConfigError, build_config
 from PIL import Image
 
-from inputs import uri_policy
-from inputs.media import InputRejected, MediaConfig, read_bytes
-from inputs.uri_policy import UriPolicy, address_kind, fetch_http, scheme_of
-from schemas.config import ConfigError, build_config
 from tests.media_server import MediaServer, Route
 
 

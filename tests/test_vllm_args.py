@@ -1,6 +1,6 @@
 """VLLMTeacher's engine arguments (no vllm needed): the CPU default for chunked prefill."""
 
-from teachers.vllm_backend import VLLMTeacher
+from drawreason.teachers.vllm_backend import VLLMTeacher
 
 
 def test_cpu_turns_chunked_prefill_off_given_a_model_length():

@@ -7,10 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from drawreason.drawing.images import encode_png
+from drawreason.schemas.records import QAItem
 from PIL import Image
-
-from drawing.images import encode_png
-from schemas.records import QAItem
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = (112, 112)  # the tiny processor's max_pixels is 112*112: verl shows it unresized

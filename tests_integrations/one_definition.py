@@ -65,8 +65,8 @@ def _tiny_processor() -> Any:
 
 
 def trace_environment() -> dict[str, Any]:
-    from drawing.environment import run_replies
-    from trainer.reward import compute_score
+    from drawreason.drawing.environment import run_replies
+    from drawreason.trainer.reward import compute_score
 
     rollout = run_replies([input_image()], REPLIES)
     turns = [(t.raw, t.env_reply) for t in rollout.turns]
@@ -79,13 +79,13 @@ def trace_environment() -> dict[str, Any]:
 
 
 def trace_teacher() -> dict[str, Any]:
-    from drawing.environment import EnvConfig
-    from drawing.prompts import Prompts
-    from rollout.conversation import RolloutJob
-    from rollout.engine import run_rollouts
-    from teachers.base import SamplingParams
-    from teachers.scripted import ScriptedTeacher
-    from trainer.reward import compute_score
+    from drawreason.drawing.environment import EnvConfig
+    from drawreason.drawing.prompts import Prompts
+    from drawreason.rollout.conversation import RolloutJob
+    from drawreason.rollout.engine import run_rollouts
+    from drawreason.teachers.base import SamplingParams
+    from drawreason.teachers.scripted import ScriptedTeacher
+    from drawreason.trainer.reward import compute_score
 
     prompts, image = Prompts(), input_image()
     item = qa_item()
@@ -109,10 +109,10 @@ def trace_teacher() -> dict[str, Any]:
 
 
 def trace_grpo() -> dict[str, Any]:
-    from drawing.images import encode_png
-    from drawing.prompts import Prompts
-    from trainer.data import Encoder, RLSample
-    from trainer.grpo import GRPOConfig, Policy, make_rollouts, run_rollouts
+    from drawreason.drawing.images import encode_png
+    from drawreason.drawing.prompts import Prompts
+    from drawreason.trainer.data import Encoder, RLSample
+    from drawreason.trainer.grpo import GRPOConfig, Policy, make_rollouts, run_rollouts
 
     processor = _tiny_processor()
     tmp = Path(tempfile.mkdtemp(prefix="grpo-trace-"))
@@ -146,10 +146,9 @@ def trace_grpo() -> dict[str, Any]:
 def trace_verl() -> dict[str, Any]:
     import asyncio
 
+    from drawreason.integrations.verl.reward import compute_score
     from verl.experimental.agent_loop.tool_parser import ToolParser
     from verl.tools.tool_registry import initialize_tools_from_config
-
-    from integrations.verl.reward import compute_score
 
     config = ROOT / "integrations" / "verl" / "tool_config.yaml"
     tools = {t.name: t for t in initialize_tools_from_config(str(config))}
@@ -198,8 +197,8 @@ def trace_verl() -> dict[str, Any]:
 
 
 def trace_trl() -> dict[str, Any]:
-    from integrations.trl.environment import DrawingEnvironment, DrawingReward
-    from integrations.trl.protocol import parse_protocol, use_protocol
+    from drawreason.integrations.trl.environment import DrawingEnvironment, DrawingReward
+    from drawreason.integrations.trl.protocol import parse_protocol, use_protocol
 
     processor = use_protocol(_tiny_processor())
     env = DrawingEnvironment()

@@ -37,7 +37,8 @@ except ModuleNotFoundError:
         returncode=4,
     )
 
-from teachers.vllm_backend import VLLMTeacher  # noqa: E402
+from drawreason.teachers.vllm_backend import VLLMTeacher  # noqa: E402
+
 from tests_vllm.forced import forced_actions  # noqa: E402
 from tests_vllm.rollouts import SERVED_NAME  # noqa: E402
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from drawing.format import format_answer_turn, format_tool_turn
-from schemas.records import BoxOp, LineOp
-from teachers.base import ChatMessage
+from drawreason.drawing.format import format_answer_turn, format_tool_turn
+from drawreason.schemas.records import BoxOp, LineOp
+from drawreason.teachers.base import ChatMessage
 
 FORCED_TAG = "[forced]"
 FORCED_ANSWER = "B"

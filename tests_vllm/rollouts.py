@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from drawreason.drawing.environment import EnvConfig
+from drawreason.drawing.prompts import Prompts
+from drawreason.rollout.assemble import build_teacher_sample
+from drawreason.rollout.conversation import RolloutJob, RolloutRecord, jobs_from_images
+from drawreason.schemas.records import TERMINATIONS, Provenance, QAItem
+from drawreason.teachers.base import SamplingParams
 from PIL import Image
 
-from drawing.environment import EnvConfig
-from drawing.prompts import Prompts
-from rollout.assemble import build_teacher_sample
-from rollout.conversation import RolloutJob, RolloutRecord, jobs_from_images
-from schemas.records import TERMINATIONS, Provenance, QAItem
-from teachers.base import SamplingParams
 from tests_vllm.forced import (
     FORCED_ANSWER,
     FORCED_TAG,

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from trainer.handoff import check_easyr1_keys, write_handoff
+from drawreason.trainer.handoff import check_easyr1_keys, write_handoff
 
 ROOT = Path(__file__).resolve().parents[1]
 LF_PYTHON = os.environ.get("LLAMAFACTORY_PYTHON") or str(ROOT / ".venv-lf" / "bin" / "python")

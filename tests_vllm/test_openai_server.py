@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from rollout.cache import ReplyCache
-from rollout.engine import run_rollouts
-from teachers.openai_backend import OpenAITeacher
+from drawreason.rollout.cache import ReplyCache
+from drawreason.rollout.engine import run_rollouts
+from drawreason.teachers.openai_backend import OpenAITeacher
+
 from tests_vllm.rollouts import (
     ENV_CONFIG,
     FREE_PARAMS,

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from drawreason.trainer.grpo import GRPOConfig, train_grpo
+from drawreason.trainer.sft import SFTConfig, train_sft
 from safetensors.torch import load_file
 
 from tests_vllm.trainer_data import write_prompts, write_toy_rl, write_warmup_sft
-from trainer.grpo import GRPOConfig, train_grpo
-from trainer.sft import SFTConfig, train_sft
 
 
 def _dtypes(folder: Path) -> set[torch.dtype]:

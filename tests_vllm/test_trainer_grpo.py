@@ -8,12 +8,10 @@ import statistics
 from pathlib import Path
 
 import pytest
-
-from drawing.prompts import Prompts
-from tests_vllm.trainer_data import write_prompts, write_toy_rl, write_warmup_sft
-from trainer.common import load_processor
-from trainer.data import Encoder, load_rl_samples
-from trainer.grpo import (
+from drawreason.drawing.prompts import Prompts
+from drawreason.trainer.common import load_processor
+from drawreason.trainer.data import Encoder, load_rl_samples
+from drawreason.trainer.grpo import (
     GRPOConfig,
     Policy,
     evaluate_policy,
@@ -23,7 +21,9 @@ from trainer.grpo import (
     run_train_grpo,
     train_grpo,
 )
-from trainer.sft import SFTConfig, train_sft
+from drawreason.trainer.sft import SFTConfig, train_sft
+
+from tests_vllm.trainer_data import write_prompts, write_toy_rl, write_warmup_sft
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """SFT trainer on a small shard from the pipeline, tiny random Qwen2-VL on CPU: exact loss mask,
-overfit, exact resume (also through `python -m trainer sft`)."""
+overfit, exact resume (also through `python -m drawreason.trainer sft`)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from drawreason.trainer.common import load_processor
+from drawreason.trainer.data import (
+    IM_END,
+    Encoder,
+    assistant_mask,
+    encode_sft_sample,
+    load_sft_samples,
+)
+from drawreason.trainer.sft import SFTConfig, run_train_sft, train_sft
 from safetensors.torch import load_file
-
-from trainer.common import load_processor
-from trainer.data import IM_END, Encoder, assistant_mask, encode_sft_sample, load_sft_samples
-from trainer.sft import SFTConfig, run_train_sft, train_sft
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENES = ("cold_start_scenes",)  # shorter than mazes (fewer images): keeps CPU steps fast
@@ -131,7 +136,7 @@ def test_resume_continues_exactly(cold_start_run: Path, tiny_model: Path, tmp_pa
     cli = [
         sys.executable,
         "-m",
-        "trainer",
+        "drawreason.trainer",
         "sft",
         "--data",
         str(cold_start_run),

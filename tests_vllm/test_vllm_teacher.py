@@ -8,12 +8,12 @@ import pickle
 import sys
 
 import pytest
+from drawreason.drawing.images import encode_png
+from drawreason.rollout.cache import ReplyCache
+from drawreason.rollout.engine import run_rollouts
+from drawreason.teachers.base import ChatMessage, SamplingParams, Teacher, TeacherReply
+from drawreason.teachers.vllm_backend import VLLMTeacher
 
-from drawing.images import encode_png
-from rollout.cache import ReplyCache
-from rollout.engine import run_rollouts
-from teachers.base import ChatMessage, SamplingParams, Teacher, TeacherReply
-from teachers.vllm_backend import VLLMTeacher
 from tests_vllm.rollouts import (
     ENV_CONFIG,
     FORCED_PARAMS,

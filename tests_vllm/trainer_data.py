@@ -7,9 +7,8 @@ import json
 import random
 from pathlib import Path
 
+from drawreason.drawing.prompts import Prompts
 from PIL import Image
-
-from drawing.prompts import Prompts
 
 LETTERS = "ABCD"
 SHORT_TEMPLATES = {

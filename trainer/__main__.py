@@ -1,4 +1,4 @@
-"""`python -m trainer {sft,grpo,handoff} ...`: the trainer without the stage runner.
+"""`python -m drawreason.trainer {sft,grpo,handoff} ...`: the trainer without the stage runner.
 
 Flags are the config fields with dashes (`--grad-accum 4`, `--no-freeze-vision`); the same
 options as `python run_pipeline.py --stage train_sft|train_grpo`.
@@ -14,8 +14,8 @@ import typing
 from collections.abc import Sequence
 from typing import Any
 
-from trainer.grpo import GRPOConfig, run_train_grpo
-from trainer.sft import SFTConfig, run_train_sft
+from drawreason.trainer.grpo import GRPOConfig, run_train_grpo
+from drawreason.trainer.sft import SFTConfig, run_train_sft
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, config_class: type) -> None:
@@ -45,7 +45,7 @@ def _config(config_class: type, args: argparse.Namespace) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m drawreason.trainer", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, config_class in (("sft", SFTConfig), ("grpo", GRPOConfig)):
         p = sub.add_parser(name, help=f"{name.upper()} training (see trainer/{name}.py)")
@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     h.add_argument("--saves", default=None, help="training output root in the configs")
     args = parser.parse_args(argv)
     if args.command == "handoff":
-        from trainer.handoff import write_handoff
+        from drawreason.trainer.handoff import write_handoff
 
         written = write_handoff(
             args.data, args.output, args.model, args.reflective_data, args.saves

@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drawreason.schemas import layout
 from PIL import Image
-
-from schemas import layout
 
 log = logging.getLogger(__name__)
 

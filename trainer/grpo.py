@@ -20,7 +20,7 @@ default, as in the published recipe).
 Generation: transformers `generate` on the live weights (default). `generator="vllm"` uses
 vLLM and syncs weights by saving the policy and restarting the engine every
 `vllm_sync_steps` steps (correct, slow on CPU: an engine start is ~20 s); at scale use the
-EasyR1 hand-off (`python -m trainer handoff`), whose vLLM rollout syncs weights in place.
+EasyR1 hand-off (`python -m drawreason.trainer handoff`), whose vLLM rollout syncs weights in place.
 """
 
 from __future__ import annotations
@@ -36,12 +36,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from drawing.environment import EnvConfig
-from drawing.prompts import Prompts
-from rollout.conversation import Conversation, RolloutJob
-from teachers.base import SamplingParams, TeacherReply
-from trainer import common
-from trainer.data import (
+from drawreason.drawing.environment import EnvConfig
+from drawreason.drawing.prompts import Prompts
+from drawreason.rollout.conversation import Conversation, RolloutJob
+from drawreason.teachers.base import SamplingParams, TeacherReply
+from drawreason.trainer import common
+from drawreason.trainer.data import (
     IM_START,
     Encoder,
     RLSample,
@@ -49,7 +49,7 @@ from trainer.data import (
     open_image,
     render_message,
 )
-from trainer.reward import compute_score
+from drawreason.trainer.reward import compute_score
 
 log = logging.getLogger(__name__)
 

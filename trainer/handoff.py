@@ -12,10 +12,11 @@
   an adapter around trainer/reward.py:compute_score, the same scoring as the data filters).
 
 Multi-turn RL with the drawing environment inside EasyR1 needs a multi-turn rollout worker (as
-in the ViLaSR fork); stock EasyR1 rolls out a single turn. `python -m trainer grpo` runs the
-multi-turn loop here; at scale, a run with verl rows (`rl_format: verl`, `verl/*.parquet`) also
-gets `stage3_grpo_verl.sh` and `stage3_grpo_trl.sh` (trainer/handoff_rl.py), the multi-turn
-commands of verl and TRL with the version each was tested against.
+in the ViLaSR fork); stock EasyR1 rolls out a single turn. `python -m drawreason.trainer grpo`
+runs the multi-turn loop here; at scale, a run with verl rows (`rl_format: verl`,
+`verl/*.parquet`) also gets `stage3_grpo_verl.sh` and `stage3_grpo_trl.sh`
+(trainer/handoff_rl.py), the multi-turn commands of verl and TRL with the version each was
+tested against.
 """
 
 from __future__ import annotations
@@ -25,10 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from schemas import layout
-from schemas.sharegpt import CUTOFF_LEN, IMAGE_MAX_PIXELS
-from trainer.handoff_rl import trl_command, verl_command
+from drawreason.schemas import layout
+from drawreason.schemas.sharegpt import CUTOFF_LEN, IMAGE_MAX_PIXELS
+from drawreason.trainer.handoff_rl import trl_command, verl_command
 
 TRAINER_DIR = Path(__file__).resolve().parent
 REWARD_FILE = TRAINER_DIR / "easyr1_reward.py"

@@ -73,7 +73,8 @@ def verl_command(model: str, train_files: Sequence[str], output_dir: str) -> str
 
 
 def trl_args(model: str, train_files: Sequence[str], output_dir: str) -> list[str]:
-    """The arguments of `python -m integrations.trl.train` (ViLaSR defaults spelled out)."""
+    """The arguments of `python -m drawreason.integrations.trl.train` (ViLaSR defaults
+    spelled out)."""
     return [
         "--data",
         *[str(f) for f in train_files],
@@ -103,5 +104,5 @@ def trl_command(model: str, train_files: Sequence[str], output_dir: str) -> str:
         "# experimental in TRL: pin it). No KL (beta 0) is the script's default; add --use-vllm\n"
         "# on GPUs. Run from this checkout (integrations/trl).\n"
         f"cd {shlex.quote(str(REPO))}\n"
-        f"python -m integrations.trl.train \\\n  {args}\n"
+        f"python -m drawreason.integrations.trl.train \\\n  {args}\n"
     )

@@ -5,7 +5,7 @@ over the accumulation window and divided by its assistant-token count, so gradie
 accumulation equals one big batch), AdamW + cosine schedule with warmup, bf16 autocast on
 GPUs that support it, checkpoints that resume exactly (weights, optimizer, scheduler, data
 position, RNG). For multi-GPU / DeepSpeed runs, use the LLaMA-Factory hand-off
-(`python -m trainer handoff`), which reads the same shards.
+(`python -m drawreason.trainer handoff`), which reads the same shards.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from trainer import common
-from trainer.data import (
+from drawreason.trainer import common
+from drawreason.trainer.data import (
     IGNORE_INDEX,
     Encoder,
     batch_order,

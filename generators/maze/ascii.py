@@ -6,8 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import networkx as nx
-
-from generators.maze.grid import Cell, grid_cells
+from drawreason.generators.maze.grid import Cell, grid_cells
 
 
 @dataclass(frozen=True)

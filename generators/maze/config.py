@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from generators.maze.grid import ALGORITHMS
+from drawreason.generators.maze.grid import ALGORITHMS
 
 QUESTION_KINDS: tuple[str, ...] = ("route", "moves", "turns")
 TRACE_GRANULARITIES: tuple[str, ...] = ("segment", "junction")

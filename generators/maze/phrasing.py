@@ -13,7 +13,7 @@ Fields: a, b, end, start, goal (cells as 'row 2, column 3'); toward ('upward',
 
 from __future__ import annotations
 
-from generators.phrasing import say
+from drawreason.generators.phrasing import say
 
 __all__ = ["say"]
 

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
-
-from generators.maze.grid import Cell
-from generators.maze.solve import (
+from drawreason.generators.maze.grid import Cell
+from drawreason.generators.maze.solve import (
     DIRECTIONS,
     OPPOSITE,
     Run,

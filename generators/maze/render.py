@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import networkx as nx
+from drawreason.generators.maze.grid import Cell, grid_edges
 from PIL import Image, ImageDraw
-
-from generators.maze.grid import Cell, grid_edges
 
 # Matplotlib's default subplot parameters, as fractions of the side (image y grows downward).
 MARGIN_LEFT = 0.125

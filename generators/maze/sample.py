@@ -6,14 +6,13 @@ from typing import Any
 
 import networkx as nx
 import numpy as np
-
-from generators.base import GeneratedSample
-from generators.maze.ascii import maze_to_ascii
-from generators.maze.config import MazeConfig
-from generators.maze.grid import Cell, generate_maze
-from generators.maze.questions import build_question
-from generators.maze.render import render_maze
-from generators.maze.solve import (
+from drawreason.generators.base import GeneratedSample
+from drawreason.generators.maze.ascii import maze_to_ascii
+from drawreason.generators.maze.config import MazeConfig
+from drawreason.generators.maze.grid import Cell, generate_maze
+from drawreason.generators.maze.questions import build_question
+from drawreason.generators.maze.render import render_maze
+from drawreason.generators.maze.solve import (
     SideBranch,
     choose_endpoints,
     count_turns,
@@ -22,7 +21,7 @@ from generators.maze.solve import (
     side_branches,
     solve_maze,
 )
-from generators.maze.trace import build_trace, can_reflect
+from drawreason.generators.maze.trace import build_trace, can_reflect
 
 
 def _usable_branches(tree: nx.Graph, path: list[Cell], max_calls: int) -> list[SideBranch]:

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
-
-from generators.maze.grid import Cell
+from drawreason.generators.maze.grid import Cell
 
 DIRECTIONS: dict[str, tuple[int, int]] = {
     "up": (-1, 0),

@@ -6,14 +6,13 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-from drawing.format import format_answer_turn, format_tool_turn
-from generators.maze import phrasing as P
-from generators.maze.grid import Cell
-from generators.maze.questions import MazeQuestion, format_route
-from generators.maze.render import cell_center_px
-from generators.maze.solve import Run, SideBranch, path_runs, run_spans
-from schemas.records import LineOp
+from drawreason.drawing.format import format_answer_turn, format_tool_turn
+from drawreason.generators.maze import phrasing as P
+from drawreason.generators.maze.grid import Cell
+from drawreason.generators.maze.questions import MazeQuestion, format_route
+from drawreason.generators.maze.render import cell_center_px
+from drawreason.generators.maze.solve import Run, SideBranch, path_runs, run_spans
+from drawreason.schemas.records import LineOp
 
 _TOWARD = {"up": "upward", "down": "downward", "left": "to the left", "right": "to the right"}
 

@@ -10,11 +10,10 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
+from drawreason.drawing.render import RenderStyle
+from drawreason.generators.scenes.world import COLORS, Camera, SceneObject
+from drawreason.schemas.records import BoxOp
 from PIL import ImageFont
-
-from drawing.render import RenderStyle
-from generators.scenes.world import COLORS, Camera, SceneObject
-from schemas.records import BoxOp
 
 MIN_BOX_ASPECT = 1.4  # a "box" is this much longer on its longest side than its shortest
 CLASH_RGB = 90.0  # box colours nearer than this (RGB distance) to an object colour clash

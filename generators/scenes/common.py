@@ -5,15 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-
-from drawing.format import format_tool_turn
-from generators.phrasing import names, say
-from generators.scenes import phrasing as P
-from generators.scenes.answerable import confusable, legible_order
-from generators.scenes.question import NoQuestion, Question
-from generators.scenes.trace import Phase
-from generators.scenes.world import Camera, SceneObject, box_2d
-from schemas.records import BoxOp
+from drawreason.drawing.format import format_tool_turn
+from drawreason.generators.phrasing import names, say
+from drawreason.generators.scenes import phrasing as P
+from drawreason.generators.scenes.answerable import confusable, legible_order
+from drawreason.generators.scenes.question import NoQuestion, Question
+from drawreason.generators.scenes.trace import Phase
+from drawreason.generators.scenes.world import Camera, SceneObject, box_2d
+from drawreason.schemas.records import BoxOp
 
 __all__ = ["NoQuestion", "Question"]
 

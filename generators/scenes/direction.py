@@ -7,12 +7,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-
-from drawing.format import format_answer_turn
-from generators.phrasing import say
-from generators.scenes import phrasing as P
-from generators.scenes.answerable import hidden_lines, image_angle
-from generators.scenes.common import (
+from drawreason.drawing.format import format_answer_turn
+from drawreason.generators.phrasing import say
+from drawreason.generators.scenes import phrasing as P
+from drawreason.generators.scenes.answerable import hidden_lines, image_angle
+from drawreason.generators.scenes.common import (
     LETTERS,
     NoQuestion,
     Question,
@@ -28,9 +27,9 @@ from generators.scenes.common import (
     box_phase,
     legible,
 )
-from generators.scenes.trace import Mistake, Phase, lay_out, split_choices
-from generators.scenes.world import Camera, SceneObject
-from schemas.records import BoxOp, LineOp
+from drawreason.generators.scenes.trace import Mistake, Phase, lay_out, split_choices
+from drawreason.generators.scenes.world import Camera, SceneObject
+from drawreason.schemas.records import BoxOp, LineOp
 
 DIRECTIONS = ("front-left", "front-right", "back-left", "back-right")
 EDGE_MARGIN_DEG = 20.0  # both angles at least this far from front/back/left/right boundaries

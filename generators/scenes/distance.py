@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-
-from drawing.format import format_answer_turn
-from generators.phrasing import say
-from generators.scenes import phrasing as P
-from generators.scenes.common import (
+from drawreason.drawing.format import format_answer_turn
+from drawreason.generators.phrasing import say
+from drawreason.generators.scenes import phrasing as P
+from drawreason.generators.scenes.common import (
     NoQuestion,
     Question,
     _box_notice,
@@ -22,9 +21,9 @@ from generators.scenes.common import (
     box_phase,
     legible,
 )
-from generators.scenes.trace import Mistake, Phase, lay_out, split_choices
-from generators.scenes.world import Camera, SceneObject, depth_of, distance_3d_cm
-from schemas.records import BoxOp, LineOp
+from drawreason.generators.scenes.trace import Mistake, Phase, lay_out, split_choices
+from drawreason.generators.scenes.world import Camera, SceneObject, depth_of, distance_3d_cm
+from drawreason.schemas.records import BoxOp, LineOp
 
 # Round objects have one known width in every horizontal direction, so their width can be traced
 # along the camera's right axis (parallel to the image plane), where pixels scale exactly.

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-
-from drawing.format import format_answer_turn
-from generators.phrasing import names, say
-from generators.scenes import phrasing as P
-from generators.scenes.answerable import hidden_lines
-from generators.scenes.common import (
+from drawreason.drawing.format import format_answer_turn
+from drawreason.generators.phrasing import names, say
+from drawreason.generators.scenes import phrasing as P
+from drawreason.generators.scenes.answerable import hidden_lines
+from drawreason.generators.scenes.common import (
     LETTERS,
     NoQuestion,
     Question,
@@ -27,9 +26,15 @@ from generators.scenes.common import (
     box_phase,
     legible,
 )
-from generators.scenes.trace import Mistake, Phase, lay_out, split_choices
-from generators.scenes.world import Camera, SceneObject, box_2d, distance_cm, partly_in_frame
-from schemas.records import BoxOp, LineOp
+from drawreason.generators.scenes.trace import Mistake, Phase, lay_out, split_choices
+from drawreason.generators.scenes.world import (
+    Camera,
+    SceneObject,
+    box_2d,
+    distance_cm,
+    partly_in_frame,
+)
+from drawreason.schemas.records import BoxOp, LineOp
 
 
 def _height_line(obj: SceneObject, camera: Camera, label: str, image: int) -> LineOp:

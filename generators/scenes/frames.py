@@ -6,12 +6,11 @@ import itertools
 from collections.abc import Sequence
 
 import numpy as np
-
-from drawing.format import format_answer_turn, format_tool_turn
-from generators.phrasing import names, say
-from generators.scenes import phrasing as P
-from generators.scenes.answerable import TAG_COVER, tag_cover
-from generators.scenes.common import (
+from drawreason.drawing.format import format_answer_turn, format_tool_turn
+from drawreason.generators.phrasing import names, say
+from drawreason.generators.scenes import phrasing as P
+from drawreason.generators.scenes.answerable import TAG_COVER, tag_cover
+from drawreason.generators.scenes.common import (
     NoQuestion,
     Question,
     _box_notice,
@@ -22,9 +21,9 @@ from generators.scenes.common import (
     _named_clearly,
     legible,
 )
-from generators.scenes.trace import SPLIT_SHARE
-from generators.scenes.world import Camera, SceneObject, partly_in_frame
-from schemas.records import BoxOp
+from drawreason.generators.scenes.trace import SPLIT_SHARE
+from drawreason.generators.scenes.world import Camera, SceneObject, partly_in_frame
+from drawreason.schemas.records import BoxOp
 
 OPTION_LETTERS = "ABCDEFGH"
 LEFT_MARGIN_PX = 15  # box centres closer than this side to side are not clearly left or right

@@ -6,9 +6,8 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
+from drawreason.generators.scenes.world import COLORS, Camera, SceneObject
 from PIL import Image, ImageDraw
-
-from generators.scenes.world import COLORS, Camera, SceneObject
 
 SKY = (222, 228, 236)
 FLOOR = (196, 186, 168)

@@ -5,16 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from generators.base import GeneratedSample
-from generators.scenes.common import NoQuestion, Question
-from generators.scenes.config import SceneConfig
-from generators.scenes.direction import direction_question
-from generators.scenes.distance import distance_question
-from generators.scenes.families import closest_question, count_question, size_question
-from generators.scenes.frames import appearance_order_question, view_left_of_question
-from generators.scenes.render import floor_texture, render_scene
-from generators.scenes.world import (
+from drawreason.generators.base import GeneratedSample
+from drawreason.generators.scenes.common import NoQuestion, Question
+from drawreason.generators.scenes.config import SceneConfig
+from drawreason.generators.scenes.direction import direction_question
+from drawreason.generators.scenes.distance import distance_question
+from drawreason.generators.scenes.families import closest_question, count_question, size_question
+from drawreason.generators.scenes.frames import appearance_order_question, view_left_of_question
+from drawreason.generators.scenes.render import floor_texture, render_scene
+from drawreason.generators.scenes.world import (
     Camera,
     SceneObject,
     orbit_camera,

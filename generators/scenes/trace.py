@@ -15,12 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-from drawing.format import format_tool_turn
-from generators.scenes.answerable import TAG_COVER, tag_cover
-from generators.scenes.question import NoQuestion
-from generators.scenes.world import Camera, SceneObject
-from schemas.records import BoxOp, LineOp
+from drawreason.drawing.format import format_tool_turn
+from drawreason.generators.scenes.answerable import TAG_COVER, tag_cover
+from drawreason.generators.scenes.question import NoQuestion
+from drawreason.generators.scenes.world import Camera, SceneObject
+from drawreason.schemas.records import BoxOp, LineOp
 
 Operation = BoxOp | LineOp
 SPLIT_SHARE = 0.4  # how often a phase without a mistake is drawn one element per turn

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from drawing.prompts import IMAGE_TOKEN
-from integrations.session import Budgets
+from drawreason.drawing.prompts import IMAGE_TOKEN
+from drawreason.integrations.session import Budgets
 
 
 def content_parts(text: str) -> list[dict[str, Any]]:

@@ -27,11 +27,10 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from drawreason.drawing.prompts import Prompts
+from drawreason.integrations.session import Budgets, DrawingSession
+from drawreason.trainer.reward import compute_score
 from PIL import Image
-
-from drawing.prompts import Prompts
-from integrations.session import Budgets, DrawingSession
-from trainer.reward import compute_score
 
 
 class TrajectoryEnded(RuntimeError):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import types
 from typing import Any
 
-from integrations.session import TOOL_ACTIONS, turn_call
+from drawreason.integrations.session import TOOL_ACTIONS, turn_call
 
 END_TOKENS = ("<|im_end|>", "<|endoftext|>")
 

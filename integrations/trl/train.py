@@ -1,6 +1,6 @@
 """Multi-turn drawing GRPO with TRL (trl==1.16.0): the example script.
 
-    python -m integrations.trl.train --data RUN/verl/*.parquet \\
+    python -m drawreason.integrations.trl.train --data RUN/verl/*.parquet \\
         --model Qwen/Qwen2.5-VL-7B-Instruct --output-dir saves/stage3_trl
 
 reads the verl Parquet the rl_data stage writes (`rl_format: verl`, `integrations.trl.data`),
@@ -18,9 +18,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from integrations.trl.data import read_verl_parquet, trl_dataset
-from integrations.trl.environment import DrawingEnvironment, DrawingReward
-from integrations.trl.protocol import use_protocol
+from drawreason.integrations.trl.data import read_verl_parquet, trl_dataset
+from drawreason.integrations.trl.environment import DrawingEnvironment, DrawingReward
+from drawreason.integrations.trl.protocol import use_protocol
 
 DEFAULTS: dict[str, Any] = {  # ViLaSR stage 3: n=8, no KL, lr 1e-6
     "num_generations": 8,

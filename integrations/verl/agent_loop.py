@@ -16,11 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import drawreason.integrations.verl.tool  # noqa: F401  (registers the parser)
+from drawreason.integrations.verl.tool import session_of
 from verl.experimental.agent_loop.agent_loop import register
 from verl.experimental.agent_loop.tool_agent_loop import AgentState, ToolAgentLoop
-
-import integrations.verl.tool  # noqa: F401  (registers the parser)
-from integrations.verl.tool import session_of
 
 AGENT_NAME = "drawreason_agent"
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from drawing.prompts import IMAGE_TOKEN, Prompts
-from integrations.session import TOOL_ACTIONS, Budgets
-from schemas.records import QAItem
-from schemas.rl import option_lines
+from drawreason.drawing.prompts import IMAGE_TOKEN, Prompts
+from drawreason.integrations.session import TOOL_ACTIONS, Budgets
+from drawreason.schemas.records import QAItem
+from drawreason.schemas.rl import option_lines
 
 AGENT_NAME = "drawreason_agent"  # integrations.verl.agent_loop registers it
 ABILITY = "spatial_reasoning"

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import json
 
+from drawreason.integrations.session import turn_call
 from verl.experimental.agent_loop.tool_parser import FunctionCall, ToolParser
 from verl.utils.ray_utils import get_event_loop
-
-from integrations.session import turn_call
 
 PARSER_NAME = "drawreason"
 

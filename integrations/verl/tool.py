@@ -22,13 +22,12 @@ import io
 from typing import Any
 from uuid import uuid4
 
+import drawreason.integrations.verl.parser  # noqa: F401  (registers the `drawreason` ToolParser)
+from drawreason.drawing.prompts import Prompts
+from drawreason.integrations.session import TOOL_ACTIONS, Budgets, DrawingSession
 from PIL import Image
 from verl.tools.base_tool import BaseTool
 from verl.tools.schemas import OpenAIFunctionToolSchema, ToolResponse
-
-import integrations.verl.parser  # noqa: F401  (registers the `drawreason` ToolParser)
-from drawing.prompts import Prompts
-from integrations.session import TOOL_ACTIONS, Budgets, DrawingSession
 
 SESSION_ATTR = "_drawreason_session"
 

@@ -13,14 +13,18 @@ import math
 
 import pytest
 import torch
+from drawreason.drawing.environment import run_replies
+from drawreason.integrations.trl.data import trl_dataset
+from drawreason.integrations.trl.environment import (
+    DrawingEnvironment,
+    DrawingReward,
+    TrajectoryEnded,
+)
+from drawreason.integrations.trl.protocol import parse_protocol, use_protocol
+from drawreason.integrations.trl.train import build_trainer, grpo_args
+from drawreason.integrations.verl.data import verl_record
 from transformers import AutoProcessor, LogitsProcessorList, Qwen2VLForConditionalGeneration
 
-from drawing.environment import run_replies
-from integrations.trl.data import trl_dataset
-from integrations.trl.environment import DrawingEnvironment, DrawingReward, TrajectoryEnded
-from integrations.trl.protocol import parse_protocol, use_protocol
-from integrations.trl.train import build_trainer, grpo_args
-from integrations.verl.data import verl_record
 from tests_integrations.common import REPLIES, build_tiny_model, input_image, png, qa_item
 from tests_integrations.trl.scripted import ScriptedReplies
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from integrations.trl.train import arg_parser, args_from
-from trainer.handoff_rl import trl_args
+from drawreason.integrations.trl.train import arg_parser, args_from
+from drawreason.trainer.handoff_rl import trl_args
 
 
 def test_handoff_args_make_a_grpo_config_with_vilasr_hyper_parameters(tmp_path):

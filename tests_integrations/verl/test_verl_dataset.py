@@ -25,11 +25,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from drawreason.integrations.verl.data import AGENT_NAME, verl_record, write_verl_parquet
 from omegaconf import OmegaConf
 from PIL import Image
 from verl.utils.dataset.rl_dataset import RLHFDataset
 
-from integrations.verl.data import AGENT_NAME, verl_record, write_verl_parquet
 from tests_integrations.common import ROOT, input_image, png, qa_item
 
 sys.path.insert(0, str(ROOT / "scripts"))

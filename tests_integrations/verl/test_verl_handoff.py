@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import verl
+from drawreason.trainer.handoff_rl import verl_overrides
 from omegaconf import OmegaConf
-
-from trainer.handoff_rl import verl_overrides
 
 
 def test_overrides_name_keys_of_verls_ppo_trainer_config():

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 
+from drawreason.drawing.environment import run_replies
+from drawreason.integrations.verl.tool import DrawingTool
 from verl.experimental.agent_loop.tool_parser import ToolParser
 from verl.tools.tool_registry import initialize_tools_from_config
 
-from drawing.environment import run_replies
-from integrations.verl.tool import DrawingTool
 from tests_integrations.common import REPLIES, ROOT, input_image, png
 
 CONFIG = ROOT / "integrations" / "verl" / "tool_config.yaml"
@@ -69,8 +69,8 @@ def test_execute_returns_the_rendered_image_like_our_environment():
 
 
 def test_reward_entry_point_scores_verl_decoded_text_like_trainer_reward():
-    from integrations.verl.reward import compute_score
-    from trainer.reward import compute_score as project_score
+    from drawreason.integrations.verl.reward import compute_score
+    from drawreason.trainer.reward import compute_score as project_score
 
     env = "The index of the given image is 2 (width: 112, height: 112)."
     markup = f"{REPLIES[0]}<|im_end|>\n<|im_start|>user\n{env}<|im_end|>\n<|im_start|>assistant\n"
