@@ -10,8 +10,10 @@ from drawing.environment import EnvConfig
 from drawing.prompts import Prompts
 from rollout.cache import ReplyCache
 from rollout.conversation import RolloutJob, RolloutRecord
-from rollout.engine import rollout_job
+from rollout.engine import OPENING, rollout_job
 from teachers.base import SamplingParams, Teacher
+
+THREADS = 16
 
 
 class RolloutService:
@@ -43,7 +45,14 @@ class RolloutService:
         self._users = 0
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
+        # Cache reads and writes, rendering and encoding run in threads (asyncio.to_thread):
+        # enough of them that cache writes waiting on the disk do not hold up the rest.
+        self._threads = concurrent.futures.ThreadPoolExecutor(
+            max_workers=THREADS, thread_name_prefix="rollout-io"
+        )
+        self._loop.set_default_executor(self._threads)
         self._slots = asyncio.Semaphore(max_open)
+        self._opening = asyncio.Semaphore(OPENING)
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="rollout-service", daemon=True
         )
@@ -74,7 +83,9 @@ class RolloutService:
 
         async def bounded() -> RolloutRecord:
             async with self._slots:
-                return await rollout_job(job, self.teacher, params, env_config, prompts, self.cache)
+                return await rollout_job(
+                    job, self.teacher, params, env_config, prompts, self.cache, self._opening
+                )
 
         return asyncio.run_coroutine_threadsafe(bounded(), self._loop)
 
@@ -91,3 +102,4 @@ class RolloutService:
                 shutdown()
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
+            self._threads.shutdown(wait=False)

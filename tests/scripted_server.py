@@ -61,6 +61,11 @@ def _digest(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 
+def response_id(body: dict[str, Any]) -> str:
+    """The id the server gives its answer to a request with this JSON body (by content)."""
+    return "chatcmpl-" + _digest(body)
+
+
 # --- the server --------------------------------------------------------------------------------
 
 
@@ -275,7 +280,7 @@ class ScriptedServer:
         prompt_tokens += 64 * len(image_urls(messages))
         completion_tokens = len(text.split())
         doc = {
-            "id": "chatcmpl-" + _digest(body),  # by content, so equal requests compare equal
+            "id": response_id(body),  # by content, so equal requests compare equal
             "object": "chat.completion",
             "created": 1700000000,  # fixed, so equal answers give equal raw replies
             "model": body.get("model", self.model),
