@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from PIL import Image
 
@@ -13,7 +14,7 @@ from drawing.environment import EnvConfig
 from drawing.prompts import Prompts
 from rollout.cache import ReplyCache
 from rollout.conversation import Conversation, RolloutJob, RolloutRecord
-from teachers.base import SamplingParams, Teacher, TeacherError, TeacherReply
+from teachers.base import ChatMessage, SamplingParams, Teacher, TeacherError, TeacherReply
 
 DEFAULT_ENV_CONFIG = EnvConfig()
 
@@ -24,10 +25,12 @@ DEFAULT_ENV_CONFIG = EnvConfig()
 # meanwhile; with it, each opened trajectory's first request goes out at once.
 OPENING = 8
 
+# A turn's request looked up in the cache: (messages, cache key, request log, cached reply or
+# None, when the lookup started).
+LookedUp = tuple[list[ChatMessage], str, dict[str, Any], TeacherReply | None, float]
 
-async def _lookup(
-    conv: Conversation, cache: ReplyCache | None
-) -> tuple[list, str, dict, TeacherReply | None, float]:
+
+async def _lookup(conv: Conversation, cache: ReplyCache | None) -> LookedUp:
     """The next request of `conv` and its cached reply, if any."""
     messages, key, request = conv.request()
     started = time.perf_counter()
@@ -39,7 +42,7 @@ async def _turn(
     conv: Conversation,
     teacher: Teacher,
     cache: ReplyCache | None,
-    looked_up: tuple[list, str, dict, TeacherReply | None, float] | None = None,
+    looked_up: LookedUp | None = None,
     pending_puts: list[asyncio.Future[None]] | None = None,
 ) -> None:
     """One teacher call (or cache hit) and its execution. A TeacherError ends the trajectory

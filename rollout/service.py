@@ -21,7 +21,8 @@ class RolloutService:
     once across every caller: `submit` returns at once with a future, and a finished
     trajectory's slot goes to the next submitted job immediately (continuous refill, no rounds,
     no batch to wait for). The teacher's connections live on that one loop for the life of the
-    service, so they are not reopened per Beam bundle.
+    service, so they are not reopened per Beam bundle. Trajectories are opened `OPENING` at a
+    time, so a burst of submissions sends its first requests before it has built them all.
 
     Thread-safe: several DoFn instances of one worker process may submit to one service (Beam's
     `Shared`). `acquire`/`release` count them; the last release closes the teacher (and frees a
