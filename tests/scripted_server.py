@@ -84,8 +84,9 @@ class Fault:
 
 @dataclass(frozen=True)
 class ReceivedRequest:
-    """A request as received: its number, path, JSON body, Authorization header, and the fault
-    applied to it ("" when answered from the script)."""
+    """A request as received: its number, path, JSON body, Authorization header, the fault
+    applied to it ("" when answered from the script), its arrival time and the client's port
+    (one per connection)."""
 
     number: int
     path: str
@@ -93,6 +94,7 @@ class ReceivedRequest:
     authorization: str
     fault: str
     at: float
+    port: int = 0
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -238,7 +240,15 @@ class ScriptedServer:
             number = len(self.requests)
             auth = handler.headers.get("Authorization", "")
             self.requests.append(
-                ReceivedRequest(number, handler.path, body, auth, label, time.monotonic())
+                ReceivedRequest(
+                    number,
+                    handler.path,
+                    body,
+                    auth,
+                    label,
+                    time.monotonic(),
+                    handler.client_address[1],
+                )
             )
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
