@@ -127,6 +127,15 @@ class RolloutFn(beam.DoFn):
     The service (teacher, reply cache, event loop; a vLLM engine) is one per worker process,
     shared by every instance of this DoFn there through `apache_beam.utils.shared.Shared`.
     Outputs come in completion order; every writer sorts by id, so files are byte-stable.
+
+    Beam's async DoFn wrapper (`apache_beam.transforms.async_dofn.AsyncWrapper`) would do the
+    same job less well here: it needs keyed input, keeps elements in state and commits finished
+    ones from a real-time timer (every 5 s by default; the local runner fires timers on its
+    first worker only), while this DoFn emits a trajectory the moment it ends. `BatchElements`
+    makes exactly the batches whose longest member holds the rest back. Beam shares work
+    between workers by splitting splittable sources, which a shuffled PCollection is not;
+    instead each worker opens many trajectories (`teacher.max_in_flight`), so both workers'
+    trajectories sit in the engine's queue from the start and the split matters little.
     """
 
     def __init__(

@@ -3,25 +3,58 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from drawreason.drawing.environment import EnvConfig
 from drawreason.drawing.prompts import Prompts
 from drawreason.rollout.cache import ReplyCache
 from drawreason.rollout.conversation import Conversation, RolloutJob, RolloutRecord
-from drawreason.teachers.base import SamplingParams, Teacher, TeacherError
+from drawreason.teachers.base import (
+    ChatMessage,
+    SamplingParams,
+    Teacher,
+    TeacherError,
+    TeacherReply,
+)
 from PIL import Image
 
 DEFAULT_ENV_CONFIG = EnvConfig()
 
 
-async def _turn(conv: Conversation, teacher: Teacher, cache: ReplyCache | None) -> None:
-    """One teacher call (or cache hit) and its execution. A TeacherError ends the trajectory
-    as `teacher_error`; any other exception is a bug and propagates."""
+# At most this many trajectories of one event loop are being opened (conversation built, first
+# cache lookup done) at a time. Without it, a burst of submissions (every slot at the start of a
+# run) builds every conversation before the first request leaves, and the engine idles
+# meanwhile; with it, each opened trajectory's first request goes out at once.
+OPENING = 8
+
+# A turn's request looked up in the cache: (messages, cache key, request log, cached reply or
+# None, when the lookup started).
+LookedUp = tuple[list[ChatMessage], str, dict[str, Any], TeacherReply | None, float]
+
+
+async def _lookup(conv: Conversation, cache: ReplyCache | None) -> LookedUp:
+    """The next request of `conv` and its cached reply, if any."""
     messages, key, request = conv.request()
     started = time.perf_counter()
     reply = await asyncio.to_thread(cache.get, key) if cache is not None else None
+    return messages, key, request, reply, started
+
+
+async def _turn(
+    conv: Conversation,
+    teacher: Teacher,
+    cache: ReplyCache | None,
+    looked_up: LookedUp | None = None,
+    pending_puts: list[asyncio.Future[None]] | None = None,
+) -> None:
+    """One teacher call (or cache hit) and its execution. A TeacherError ends the trajectory
+    as `teacher_error`; any other exception is a bug and propagates. With `pending_puts`, the
+    reply is written to the cache in the background (the caller awaits those writes before the
+    trajectory counts as finished), so a slow disk does not delay the next request."""
+    messages, key, request, reply, started = looked_up or await _lookup(conv, cache)
     cached = reply is not None
     if reply is None:
         try:
@@ -30,7 +63,11 @@ async def _turn(conv: Conversation, teacher: Teacher, cache: ReplyCache | None) 
             conv.fail(str(exc), request)
             return
         if cache is not None:
-            await asyncio.to_thread(cache.put, key, reply)
+            put = asyncio.ensure_future(asyncio.to_thread(cache.put, key, reply))
+            if pending_puts is None:
+                await put
+            else:
+                pending_puts.append(put)
     latency = time.perf_counter() - started
     # Rendering and PNG encoding leave the event loop free for the other trajectories.
     await asyncio.to_thread(conv.advance, reply, request, cached, latency)
@@ -49,10 +86,18 @@ async def _run(
     env_config: EnvConfig,
     prompts: Prompts,
     cache: ReplyCache | None,
+    opening: asyncio.Semaphore | None = None,
 ) -> RolloutRecord:
-    conv = await _open(job, teacher, params, env_config, prompts)
-    while not conv.done:
-        await _turn(conv, teacher, cache)
+    async with opening or contextlib.nullcontext():
+        conv = await _open(job, teacher, params, env_config, prompts)
+        looked_up = await _lookup(conv, cache) if not conv.done else None
+    pending_puts: list[asyncio.Future[None]] = []
+    try:
+        while not conv.done:
+            await _turn(conv, teacher, cache, looked_up, pending_puts)
+            looked_up = None
+    finally:
+        await asyncio.gather(*pending_puts)  # every answered reply is cached before we return
     return conv.record()
 
 
@@ -63,9 +108,11 @@ async def rollout_job(
     env_config: EnvConfig,
     prompts: Prompts,
     cache: ReplyCache | None = None,
+    opening: asyncio.Semaphore | None = None,
 ) -> RolloutRecord:
-    """Roll out one prepared job to its end (see `rollout_one`)."""
-    return await _run(job, teacher, params, env_config, prompts, cache)
+    """Roll out one prepared job to its end (see `rollout_one`); `opening`, shared by the
+    trajectories of one loop, bounds how many are being opened at once (see OPENING)."""
+    return await _run(job, teacher, params, env_config, prompts, cache, opening)
 
 
 async def rollout_one(
@@ -109,10 +156,11 @@ async def rollout_many(
         )
     prompts = prompts or Prompts()
     slots = asyncio.Semaphore(max_concurrent_trajectories)
+    opening = asyncio.Semaphore(OPENING)
 
     async def bounded(job: RolloutJob) -> RolloutRecord:
         async with slots:
-            return await _run(job, teacher, params, env_config, prompts, cache)
+            return await _run(job, teacher, params, env_config, prompts, cache, opening)
 
     async with asyncio.TaskGroup() as group:  # a bug in one task cancels the rest and raises
         tasks = [group.create_task(bounded(job)) for job in jobs]

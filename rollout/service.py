@@ -10,8 +10,10 @@ from drawreason.drawing.environment import EnvConfig
 from drawreason.drawing.prompts import Prompts
 from drawreason.rollout.cache import ReplyCache
 from drawreason.rollout.conversation import RolloutJob, RolloutRecord
-from drawreason.rollout.engine import rollout_job
+from drawreason.rollout.engine import OPENING, rollout_job
 from drawreason.teachers.base import SamplingParams, Teacher
+
+THREADS = 16
 
 
 class RolloutService:
@@ -19,7 +21,8 @@ class RolloutService:
     once across every caller: `submit` returns at once with a future, and a finished
     trajectory's slot goes to the next submitted job immediately (continuous refill, no rounds,
     no batch to wait for). The teacher's connections live on that one loop for the life of the
-    service, so they are not reopened per Beam bundle.
+    service, so they are not reopened per Beam bundle. Trajectories are opened `OPENING` at a
+    time, so a burst of submissions sends its first requests before it has built them all.
 
     Thread-safe: several DoFn instances of one worker process may submit to one service (Beam's
     `Shared`). `acquire`/`release` count them; the last release closes the teacher (and frees a
@@ -43,7 +46,14 @@ class RolloutService:
         self._users = 0
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
+        # Cache reads and writes, rendering and encoding run in threads (asyncio.to_thread):
+        # enough of them that cache writes waiting on the disk do not hold up the rest.
+        self._threads = concurrent.futures.ThreadPoolExecutor(
+            max_workers=THREADS, thread_name_prefix="rollout-io"
+        )
+        self._loop.set_default_executor(self._threads)
         self._slots = asyncio.Semaphore(max_open)
+        self._opening = asyncio.Semaphore(OPENING)
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="rollout-service", daemon=True
         )
@@ -74,7 +84,9 @@ class RolloutService:
 
         async def bounded() -> RolloutRecord:
             async with self._slots:
-                return await rollout_job(job, self.teacher, params, env_config, prompts, self.cache)
+                return await rollout_job(
+                    job, self.teacher, params, env_config, prompts, self.cache, self._opening
+                )
 
         return asyncio.run_coroutine_threadsafe(bounded(), self._loop)
 
@@ -91,3 +103,4 @@ class RolloutService:
                 shutdown()
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
+            self._threads.shutdown(wait=False)

@@ -35,7 +35,11 @@ class TeacherConfig:
     samples_per_item: trajectories per question (K), each with its own derived seed.
     max_calls: the turn budget per trajectory, the final answer included (docs/protocol.md).
     max_in_flight: trajectories open at once per worker process (so at most that many requests
-      in flight); a slot goes to the next job the moment a trajectory ends.
+      in flight); a slot goes to the next job the moment a trajectory ends. Together (workers x
+      max_in_flight) they should be several times what the serving engine runs at once (vLLM's
+      `max_num_seqs`): the engine's queue then holds a request of every open trajectory and
+      serves them in turn, and the trajectories that turn out long are open early instead of
+      starting near the end of the run. Each open trajectory holds its images in memory.
     batch_size: the most requests one in-process vLLM engine call holds (vllm).
     cache: where teacher replies are cached for resume (a folder or gs:// / s3:// URI);
       default `<output>/cache/teacher`.
@@ -55,7 +59,7 @@ class TeacherConfig:
     max_calls: int = 10
     timeout_s: float = 120.0
     max_retries: int = 5
-    max_in_flight: int = 64
+    max_in_flight: int = 128
     batch_size: int = 64
     cache: str = ""
     tensor_parallel_size: int = 1

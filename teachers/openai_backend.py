@@ -13,6 +13,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import openai
+
+try:  # the HTTP library openai builds on: httpx2 from openai 3, httpx before
+    import httpx2 as httpx
+except ImportError:  # pragma: no cover - older openai
+    import httpx
+
 from drawreason.teachers.base import (
     ChatMessage,
     SamplingParams,
@@ -110,11 +116,18 @@ class OpenAITeacher:
     def _bind(self) -> tuple[openai.AsyncOpenAI, asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
         if self._client is None or self._semaphore is None or self._loop is not loop:
+            # Keep a connection alive for every request in flight: openai's default pool keeps
+            # 100, so above that connections would be closed and reopened turn after turn.
+            limits = httpx.Limits(
+                max_connections=max(self.max_in_flight, 100),
+                max_keepalive_connections=self.max_in_flight,
+            )
             self._client = openai.AsyncOpenAI(
                 base_url=self.endpoint,
                 api_key=self._secret() or "EMPTY",
                 max_retries=0,
                 timeout=self.timeout_s,
+                http_client=openai.DefaultAsyncHttpxClient(limits=limits),
             )
             self._semaphore = asyncio.Semaphore(self.max_in_flight)
             self._loop = loop

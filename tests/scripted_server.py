@@ -61,6 +61,11 @@ def _digest(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 
+def response_id(body: dict[str, Any]) -> str:
+    """The id the server gives its answer to a request with this JSON body (by content)."""
+    return "chatcmpl-" + _digest(body)
+
+
 # --- the server --------------------------------------------------------------------------------
 
 
@@ -79,8 +84,9 @@ class Fault:
 
 @dataclass(frozen=True)
 class ReceivedRequest:
-    """A request as received: its number, path, JSON body, Authorization header, and the fault
-    applied to it ("" when answered from the script)."""
+    """A request as received: its number, path, JSON body, Authorization header, the fault
+    applied to it ("" when answered from the script), its arrival time and the client's port
+    (one per connection)."""
 
     number: int
     path: str
@@ -88,6 +94,7 @@ class ReceivedRequest:
     authorization: str
     fault: str
     at: float
+    port: int = 0
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -233,7 +240,15 @@ class ScriptedServer:
             number = len(self.requests)
             auth = handler.headers.get("Authorization", "")
             self.requests.append(
-                ReceivedRequest(number, handler.path, body, auth, label, time.monotonic())
+                ReceivedRequest(
+                    number,
+                    handler.path,
+                    body,
+                    auth,
+                    label,
+                    time.monotonic(),
+                    handler.client_address[1],
+                )
             )
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -275,7 +290,7 @@ class ScriptedServer:
         prompt_tokens += 64 * len(image_urls(messages))
         completion_tokens = len(text.split())
         doc = {
-            "id": "chatcmpl-" + _digest(body),  # by content, so equal requests compare equal
+            "id": response_id(body),  # by content, so equal requests compare equal
             "object": "chat.completion",
             "created": 1700000000,  # fixed, so equal answers give equal raw replies
             "model": body.get("model", self.model),

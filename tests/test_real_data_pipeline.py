@@ -15,7 +15,7 @@ from drawreason.schemas.sharegpt import validate_sharegpt
 
 import run_pipeline
 from tests.realdata import build_dataset, script_for
-from tests.scripted_server import ScriptedServer, first_user_text
+from tests.scripted_server import ScriptedServer, first_user_text, response_id
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -198,9 +198,23 @@ def test_teacher_flags_are_checked(tmp_path, capsys):
     assert "teacher openai needs an endpoint" in capsys.readouterr().err
 
 
-def test_kill_9_then_resume_resends_only_what_is_missing(dataset, tmp_path):
-    """A run killed with SIGKILL mid-rollout, rerun with the same command, gives exactly the
-    outputs of an uninterrupted run; the rerun sends only the requests the cache lacks."""
+def _cached_replies(cache: Path) -> dict[str, str]:
+    """{response id: reply text} of every complete cache entry. The scripted server's response
+    id is a digest of the request body, so it names the request a cached reply answered."""
+    replies = {}
+    for path in cache.glob("*/*.json"):
+        if not path.name.startswith(".tmp-"):
+            doc = json.loads(path.read_text())
+            replies[doc["raw"]["id"]] = doc["text"]
+    return replies
+
+
+def test_kill_9_mid_teacher_phase_then_resume_resends_nothing_answered(dataset, tmp_path):
+    """The stage runs in a subprocess and is killed with SIGKILL (its whole process group: the
+    launcher and its Beam workers) once some trajectories have been answered to the end and
+    others are still open. Rerun with the same command into the same output, it writes exactly
+    the bytes of an uninterrupted run, and no request whose reply was cached before the kill
+    reaches the server again: the rerun sends only the requests the cache lacks."""
     data, expect = dataset
     config = _config(tmp_path, teacher={"max_in_flight": 2})
     clean, resumed = tmp_path / "clean", tmp_path / "resumed"
@@ -208,7 +222,8 @@ def test_kill_9_then_resume_resends_only_what_is_missing(dataset, tmp_path):
         assert run_pipeline.main(_argv(clean, config, data, *_teacher(server))) == 0
         total = len(server.requests)
 
-    with ScriptedServer(script_for(expect), latency_s=0.4) as server:
+    cache = resumed / "cache" / "teacher"
+    with ScriptedServer(script_for(expect), latency_s=0.3) as server:
         argv = [
             sys.executable,
             str(ROOT / "run_pipeline.py"),
@@ -221,20 +236,27 @@ def test_kill_9_then_resume_resends_only_what_is_missing(dataset, tmp_path):
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        cache = resumed / "cache" / "teacher"
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and len(list(cache.glob("*/*.json"))) < 4:
+        while time.monotonic() < deadline:
             assert proc.poll() is None, "the run ended before it could be killed"
+            finished = [t for t in _cached_replies(cache).values() if "<answer>" in t]
+            if len(finished) >= 2:
+                break
             time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGKILL)  # the launcher and its Beam workers
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-        cached = len([p for p in cache.glob("*/*.json") if not p.name.startswith(".tmp-")])
-        assert 4 <= cached < total
-        assert not (resumed / "metrics.json").exists()
+        received = {response_id(r.body) for r in server.chat_requests()}
+    cached = _cached_replies(cache)
+    assert len([t for t in cached.values() if "<answer>" in t]) >= 2
+    assert 0 < len(cached) < total, "the kill came after the teacher phase"
+    assert set(cached) <= received
+    assert not (resumed / "metrics.json").exists()
 
     with ScriptedServer(script_for(expect)) as server:
         assert run_pipeline.main(_argv(resumed, config, data, *_teacher(server))) == 0
-        assert len(server.requests) == total - cached
+        resent = {response_id(r.body) for r in server.chat_requests()}
+        assert not resent & set(cached), "a request answered and cached before the kill was sent"
+        assert len(server.chat_requests()) == total - len(cached)
     assert _outputs(resumed) == _outputs(clean)
 
 

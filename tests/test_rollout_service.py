@@ -9,8 +9,9 @@ import pytest
 from drawreason.drawing.environment import EnvConfig
 from drawreason.drawing.format import format_answer_turn, format_tool_turn
 from drawreason.drawing.prompts import Prompts
+from drawreason.rollout.cache import ReplyCache
 from drawreason.rollout.conversation import RolloutJob
-from drawreason.rollout.engine import run_rollouts
+from drawreason.rollout.engine import OPENING, run_rollouts
 from drawreason.rollout.service import RolloutService
 from drawreason.schemas.records import BoxOp
 from drawreason.teachers.base import SamplingParams
@@ -96,3 +97,70 @@ def test_a_bug_in_a_trajectory_is_raised_not_swallowed():
         service.release()
     with pytest.raises(RuntimeError, match="closed"):
         service.submit(_job("Qshort0"), PARAMS, ENV, PROMPTS)
+
+
+class _CountingStore:
+    """A BlobStore in memory that counts reads, and whose writes can be held until an event."""
+
+    def __init__(self, release: threading.Event | None = None) -> None:
+        self.blobs: dict[str, bytes] = {}
+        self.reads = 0
+        self.release = release
+        self.waited_for_release: list[bool] = []
+        self.lock = threading.Lock()
+
+    def read(self, name: str) -> bytes | None:
+        with self.lock:
+            self.reads += 1
+            return self.blobs.get(name)
+
+    def write(self, name: str, data: bytes) -> None:
+        if self.release is not None:
+            self.waited_for_release.append(self.release.wait(timeout=30))
+        with self.lock:
+            self.blobs[name] = data
+
+
+def test_a_burst_of_jobs_sends_its_first_request_before_opening_them_all():
+    """Submitting every slot at once (the start of a run) opens trajectories a few at a time,
+    so the first request leaves after at most OPENING conversations were built and looked up,
+    not after all of them."""
+    store = _CountingStore()
+    reads_at_first_request: list[int] = []
+
+    def script(messages):
+        if not reads_at_first_request:
+            reads_at_first_request.append(store.reads)
+        return ANSWER
+
+    service = RolloutService(ScriptedTeacher(script), ReplyCache(store), max_open=64).acquire()
+    try:
+        futures = [service.submit(_job(f"Qshort{i}"), PARAMS, ENV, PROMPTS) for i in range(64)]
+        records = [f.result(timeout=60) for f in futures]
+    finally:
+        service.release()
+    assert all(r.termination == "answered" for r in records)
+    assert store.reads == 64
+    assert 1 <= reads_at_first_request[0] <= OPENING < 64
+
+
+def test_cache_writes_do_not_hold_up_the_next_turn_but_finish_before_the_record():
+    """A reply is written to the cache in the background: the trajectory's next request goes
+    out while the write still waits (here, for that very request), and the record comes back
+    only once every reply of the trajectory is in the cache."""
+    second_request = threading.Event()
+
+    def script(messages):
+        if sum(m.role == "assistant" for m in messages) == 1:
+            second_request.set()
+        return _script(messages)
+
+    store = _CountingStore(release=second_request)
+    service = RolloutService(ScriptedTeacher(script), ReplyCache(store), max_open=1).acquire()
+    try:
+        record = service.submit(_job("Qlong"), PARAMS, ENV, PROMPTS).result(timeout=60)
+    finally:
+        service.release()
+    assert record.termination == "answered" and len(record.turns) == 7
+    assert store.waited_for_release and all(store.waited_for_release)
+    assert len(store.blobs) == 7  # every reply cached by the time the record is returned

@@ -218,6 +218,27 @@ def test_in_flight_requests_are_bounded():
     assert len(replies) == 12 and server.max_in_flight == 3
 
 
+def test_every_request_in_flight_keeps_its_connection_alive():
+    """Above openai's default keep-alive pool (100 connections), rounds of `max_in_flight`
+    requests reuse the connections of the first round instead of reopening some each time."""
+    rounds, in_flight = 3, 120
+    with ScriptedServer(_echo, latency_s=0.2) as server:
+        teacher = OpenAITeacher(server.base_url, "m", max_in_flight=in_flight)
+
+        async def main():
+            for _ in range(rounds):
+                calls = [
+                    teacher.complete([ChatMessage("user", f"q{i}")], PARAMS)
+                    for i in range(in_flight)
+                ]
+                await asyncio.gather(*calls)
+            await teacher.close()
+
+        asyncio.run(main())
+    assert len(server.chat_requests()) == rounds * in_flight
+    assert len({r.port for r in server.chat_requests()}) == in_flight
+
+
 def test_seed_is_sent_when_set():
     with ScriptedServer(_echo) as server:
         _complete(OpenAITeacher(server.base_url, "m"), USER, SamplingParams(seed=7))
