@@ -128,9 +128,8 @@ class Conversation:
         self.hashes: list[str] = [_sha(p) for p in self.pngs]
         self.messages: list[ChatMessage] = [
             ChatMessage("system", job.system),
-            ChatMessage("user", user, tuple(self.pngs)),
+            ChatMessage("user", user, tuple(self.pngs), tuple(self.hashes)),
         ]
-        self.message_hashes: list[list[str]] = [[], list(self.hashes)]
         self.logs: list[TurnLog] = []
         self.error = ""
         self.usage = {
@@ -148,16 +147,15 @@ class Conversation:
 
     def request(self) -> tuple[list[ChatMessage], str, dict[str, Any]]:
         """(messages, cache key, request log) of the next teacher call."""
-        key = cache_key(
-            self.model, self.params, self.messages, self.job.sample_index, self.message_hashes
-        )
+        hashes = [m.image_ids for m in self.messages]
+        key = cache_key(self.model, self.params, self.messages, self.job.sample_index, hashes)
         log = {
             "model": self.model,
             "params": self.params.to_dict(),
             "sample_index": self.job.sample_index,
             "cache_key": key,
             "num_messages": len(self.messages),
-            "image_sha256": [h for hashes in self.message_hashes for h in hashes],
+            "image_sha256": [h for message in hashes for h in message],
         }
         return list(self.messages), key, log
 
@@ -183,13 +181,14 @@ class Conversation:
         )
         result = self.env.step(reply.text, reply.finish_reason)
         new = [encode_png(image) for _, image in result.new_images]
+        new_hashes = [_sha(p) for p in new]
         self.pngs.extend(new)
-        self.hashes.extend(_sha(p) for p in new)
+        self.hashes.extend(new_hashes)
         self.messages.append(ChatMessage("assistant", reply.text))
-        self.message_hashes.append([])
         if not result.done:
-            self.messages.append(ChatMessage("user", result.env_reply, tuple(new)))
-            self.message_hashes.append([_sha(p) for p in new])
+            self.messages.append(
+                ChatMessage("user", result.env_reply, tuple(new), tuple(new_hashes))
+            )
 
     def fail(self, error: str, request: dict[str, Any]) -> None:
         """End the trajectory as `teacher_error`, keeping the failed request in the logs."""

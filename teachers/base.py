@@ -17,17 +17,27 @@ class ChatMessage:
     """One chat message. `text` holds one literal `<image>` per entry of `images`, in order;
     `images` are PNG bytes. Assistant messages carry no images and their text is free (a
     model may well write `<image>`), so the placeholder check applies to the other roles.
+    `image_ids` optionally names each image by a content hash the caller already computed
+    (the rollout uses the PNG's sha256), so a back end that caches media by id (vLLM) need
+    not hash the image again; it is not part of equality.
 
-    Raises ValueError on an unknown role or a placeholder count that does not match the images.
+    Raises ValueError on an unknown role, a placeholder count that does not match the images,
+    or `image_ids` given with a length other than the number of images.
     """
 
     role: str
     text: str
     images: tuple[bytes, ...] = ()
+    image_ids: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
             raise ValueError(f"ChatMessage: role {self.role!r} is not one of {ROLES}")
+        if self.image_ids and len(self.image_ids) != len(self.images):
+            raise ValueError(
+                f"ChatMessage ({self.role}): {len(self.image_ids)} image id(s) "
+                f"for {len(self.images)} image(s)"
+            )
         if self.role == "assistant" and not self.images:
             return
         found = self.text.count(IMAGE_TOKEN)

@@ -9,7 +9,7 @@ import os
 import random
 import socket
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import openai
@@ -62,6 +62,10 @@ class OpenAITeacher:
     endpoint (the server is down, or was never started) is not retried: the call fails at once
     with "no server at URL: is it running?", logged once per teacher. At most `max_in_flight`
     requests run at a time.
+
+    `structured_outputs` (optional, picklable) returns per request the constraint to send as
+    vLLM's `structured_outputs` request field (`{"regex": ...}`, `{"choice": [...]}`, ...), or
+    None for a free reply; only servers that know the field (`vllm serve`) honour it.
     """
 
     name = "openai"
@@ -75,6 +79,8 @@ class OpenAITeacher:
         max_retries: int = 5,
         max_in_flight: int = 64,
         backoff_s: float = 0.5,
+        structured_outputs: Callable[[Sequence[ChatMessage]], Mapping[str, Any] | None]
+        | None = None,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
@@ -87,6 +93,7 @@ class OpenAITeacher:
         self.max_retries = max_retries
         self.max_in_flight = max_in_flight
         self.backoff_s = backoff_s
+        self.structured_outputs = structured_outputs
         self._counters = {
             "requests": 0,
             "retries": 0,
@@ -166,6 +173,9 @@ class OpenAITeacher:
         client, semaphore = self._bind()
         payload = to_openai_messages(messages)
         extra: dict[str, Any] = {} if params.seed is None else {"seed": params.seed}
+        constraint = self.structured_outputs(messages) if self.structured_outputs else None
+        if constraint is not None:
+            extra["extra_body"] = {"structured_outputs": dict(constraint)}
         attempt = 0
         while True:
             try:

@@ -259,3 +259,24 @@ def test_scripted_teacher_in_process():
     assert _complete(teacher, USER).text == "hi"
     reply = _complete(teacher, USER + [ChatMessage("assistant", "x"), ChatMessage("user", "y")])
     assert reply.finish_reason == "length" and teacher.usage()["requests"] == 2
+
+
+def _regex_for_hello(messages):
+    return {"regex": "[a-z]+"} if messages[-1].text == "hello" else None
+
+
+def test_structured_outputs_are_sent_as_vllm_s_request_field():
+    with ScriptedServer(_echo) as server:
+        teacher = OpenAITeacher(server.base_url, "m", structured_outputs=_regex_for_hello)
+        _complete(teacher, USER)
+        _complete(teacher, [ChatMessage("user", "free")])
+    assert server.requests[0].body["structured_outputs"] == {"regex": "[a-z]+"}
+    assert "structured_outputs" not in server.requests[1].body
+
+
+def test_image_ids_match_the_images_and_stay_out_of_equality():
+    png = _png()
+    with pytest.raises(ValueError, match="1 image id"):
+        ChatMessage("user", "<image><image>", (png, png), ("a",))
+    named = ChatMessage("user", "<image>", (png,), ("sha",))
+    assert named == ChatMessage("user", "<image>", (png,))

@@ -45,7 +45,7 @@ from tests_vllm.rollouts import SERVED_NAME  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 MAX_MODEL_LEN = 4096  # the system prompt alone is ~800 tokens with the tiny tokenizer
 MAX_IMAGES = 8  # a 3-view item reaches 7 images in three turns
-SERVER_START_TIMEOUT_S = 300.0
+SERVER_START_TIMEOUT_S = 600.0  # a loaded 2-core machine needed over 300 s
 # vLLM 0.32 on CPU kills the engine ("CPU Generator does not use offset") when a seeded request's
 # prompt is prefilled in chunks; our requests are seeded, so prompts are prefilled whole.
 NO_CHUNKED_PREFILL = {"enable_chunked_prefill": False, "max_num_batched_tokens": 2 * MAX_MODEL_LEN}

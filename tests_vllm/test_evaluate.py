@@ -23,9 +23,9 @@ QUESTIONS = len(GRID_SIZES) * PER_SIZE
 def _config(tmp_path: Path) -> Path:
     config = {
         "heldout": {"maze_grid_sizes": list(GRID_SIZES), "per_grid_size": PER_SIZE},
-        # One trajectory per batch, so replies reach the cache one by one and a kill lands
-        # between them; enough tokens that each request takes a noticeable time on CPU.
-        "teacher": {"max_tokens": 96, "batch_size": 1},
+        # Enough tokens that each request takes a noticeable time on CPU, so replies reach the
+        # cache one by one and a kill lands between them.
+        "teacher": {"max_tokens": 96},
         "max_images": 8,
     }
     path = tmp_path / "eval.json"
