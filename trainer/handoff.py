@@ -191,7 +191,8 @@ def easyr1_grpo(model: str, train_files: str, val_files: str, output_dir: str) -
             "train_files": train_files,
             "val_files": val_files,
             "prompt_key": "problem",  # our RL shards: "<image>" placeholders + question + options
-            "answer_key": "answer",
+            # the answer, with a generated question's oracle facts (the reward's grounding)
+            "answer_key": "reward_truth",
             "image_key": "images",
             "max_prompt_length": 4096,
             "max_response_length": 8192,
@@ -223,7 +224,8 @@ def easyr1_grpo(model: str, train_files: str, val_files: str, output_dir: str) -
             "reward": {
                 "reward_type": "batch",
                 "reward_function": f"{REWARD_FILE}:compute_score",
-                "reward_function_kwargs": {"variant": "acc_gated"},
+                # grounding_weight > 0: a dense term for grounded drawing (docs/reward.md)
+                "reward_function_kwargs": {"variant": "acc_gated", "grounding_weight": 0.0},
                 "skip_special_tokens": False,
             },
         },
