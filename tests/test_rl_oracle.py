@@ -247,3 +247,21 @@ def test_real_rows_score_exactly_as_before(runs, monkeypatch):
         grounding_weight=0.5,
     )  # fmt: skip
     assert scores == {"score": before["overall"], "grounding": 0.0, **before}
+
+
+def test_easyr1_handoff_reads_reward_truth_with_the_weight_off(runs, tmp_path):
+    import yaml
+    from drawreason.trainer.handoff import write_handoff
+
+    written = write_handoff(runs["default"], tmp_path / "configs")
+    config = yaml.safe_load(Path(written["stage3"]).read_text())
+    assert config["data"]["answer_key"] == "reward_truth"
+    assert config["worker"]["reward"]["reward_function_kwargs"]["grounding_weight"] == 0.0
+    # a run without the column (written before it, or `keys` left it out) reads `answer`
+    old = tmp_path / "old"
+    (old / "rl").mkdir(parents=True)
+    record = {k: v for k, v in _lines(runs["default"] / "rl/qa.jsonl")[0].items()}
+    del record["reward_truth"]
+    (old / "rl/qa.jsonl").write_text(json.dumps(record) + "\n")
+    written = write_handoff(old, tmp_path / "old_configs")
+    assert yaml.safe_load(Path(written["stage3"]).read_text())["data"]["answer_key"] == "answer"
