@@ -59,6 +59,7 @@ from drawreason.schemas.layout import (
     record_file,
     rollouts_dir,
 )
+from drawreason.schemas.oracle import oracle_json, resize_oracle
 from drawreason.schemas.records import Provenance, QAItem, to_json
 from drawreason.schemas.rl import (
     OPTION_LETTERS,
@@ -132,6 +133,9 @@ class RLDataConfig:
     rl_images: RLImages = field(default_factory=RLImages)
     max_images: int = 42
     prompts_dir: str = ""
+    # Generated questions carry their oracle facts into every row (`reward_truth`, verl's
+    # `extra_info.oracle`) for the reward's grounding term; false leaves them out.
+    oracle: bool = True
     records_per_part: int = RECORDS_PER_PART  # a subset above it is split into parts
 
     def __post_init__(self) -> None:
@@ -183,6 +187,8 @@ def parquet_features(keys: RLKeys) -> Any:
         columns[keys.image_path] = datasets.List(text)
     columns[embedded] = datasets.List(datasets.Image())
     columns[keys.answer] = text
+    if keys.reward_truth:
+        columns[keys.reward_truth] = text
     columns["question_type"] = text
     columns["data_type"] = text
     columns["options"] = datasets.List(text)
@@ -232,6 +238,16 @@ class VerlRows:
     prompts_dir: str = ""
 
 
+def rl_oracle(prepared: PreparedItem, images: RLImages = DEFAULT_RL_IMAGES) -> str:
+    """A question's oracle facts as compact JSON in the pixels of its RL images (resized to
+    `trainer_size`), "" when it has none (real data)."""
+    if prepared.item.oracle is None:
+        return ""
+    sizes = [(image.width, image.height) for image in prepared.images]
+    shown = [trainer_size(w, h, images) for w, h in sizes]
+    return oracle_json(resize_oracle(prepared.item.oracle, sizes, shown))
+
+
 class RLRecordFn(beam.DoFn):
     """(PreparedItem, pass-rate tally or None) -> the kept Outcome with the JSONL record, the
     images, and the Parquet row with embedded image bytes (verl's row with `verl`)."""
@@ -273,7 +289,8 @@ class RLRecordFn(beam.DoFn):
             shown = [posixpath.relpath(path, posixpath.dirname(jsonl)) for path in paths]
         try:
             answer = rl_answer(prepared.item)
-            record = to_rl_record(prepared.item, shown, self.keys, answer)
+            oracle = rl_oracle(prepared, self.images)
+            record = to_rl_record(prepared.item, shown, self.keys, answer, oracle)
         except ValueError as exc:
             yield beam.pvalue.TaggedOutput(
                 REJECTED,
@@ -303,6 +320,7 @@ class RLRecordFn(beam.DoFn):
                 max_images=self.verl.max_images,
                 prompts=self.prompts,
                 answer=answer,
+                oracle=oracle,
             )
             folder = VERL
         else:
@@ -396,6 +414,7 @@ def build_pipeline(
         units=1,
         per_sample=False,
         salt=config.seed_salt,
+        oracle=config.oracle,
     )
     rejected_all, errors_all = [rejected], [errors]
     if config.dedup.enabled:

@@ -8,6 +8,9 @@ These facts travel with the question (`QAItem.oracle`) so the grounding check
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -167,3 +170,47 @@ def grounding_from_dict(data: dict[str, Any] | None) -> Grounding | None:
         corrections=tuple(Correction(**c) for c in data.get("corrections", ())),
         route=RouteCheck(**route) if route else None,
     )
+
+
+# --- oracle facts in RL rows -----------------------------------------------------------------
+
+
+def oracle_json(facts: OracleFacts) -> str:
+    """The facts as compact JSON (sorted keys, no spaces), the form RL rows carry them in;
+    `oracle_from_dict(json.loads(...))` reads it back."""
+    return json.dumps(dataclasses.asdict(facts), sort_keys=True, separators=(",", ":"))
+
+
+def resize_oracle(
+    facts: OracleFacts,
+    old_sizes: Sequence[tuple[int, int]],
+    new_sizes: Sequence[tuple[int, int]],
+) -> OracleFacts:
+    """The facts in the pixels of the input images resized from `old_sizes` to `new_sizes`
+    (width, height, in input order), as an RL row shows them to the policy.
+    Raises ValueError when the size lists and the facts' views disagree in number."""
+    if len(old_sizes) != len(new_sizes):
+        raise ValueError(f"{len(old_sizes)} old sizes for {len(new_sizes)} new sizes")
+    factors = [(nw / ow, nh / oh) for (ow, oh), (nw, nh) in zip(old_sizes, new_sizes, strict=True)]
+    if all(f == (1.0, 1.0) for f in factors):
+        return facts
+    if isinstance(facts, MazeOracle):
+        fx, fy = factors[0]
+        left, top, right, bottom = facts.axes
+        return dataclasses.replace(facts, axes=(left * fx, top * fy, right * fx, bottom * fy))
+    if len(facts.views) != len(factors):
+        raise ValueError(f"{len(facts.views)} scene views for {len(factors)} images")
+    views = tuple(
+        SceneView(
+            nw,
+            nh,
+            tuple(
+                dataclasses.replace(
+                    o, box=(o.box[0] * fx, o.box[1] * fy, o.box[2] * fx, o.box[3] * fy)
+                )
+                for o in view.objects
+            ),
+        )
+        for view, (fx, fy), (nw, nh) in zip(facts.views, factors, new_sizes, strict=True)
+    )
+    return dataclasses.replace(facts, views=views)

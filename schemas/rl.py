@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,13 +18,17 @@ OPTION_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 class RLKeys:
     """Column names of an RL record. The defaults write both trainers' keys: ViLaSR reads
     `question` and `image_path`, EasyR1's defaults read `problem` (with one `<image>` per
-    image) and `images`. An empty name leaves that column out."""
+    image) and `images`. `reward_truth` is the ground truth as the reward reads it (the answer,
+    with a generated question's oracle facts: `reward_truth()`); a trainer whose reward sees
+    only the answer column reads it instead of `answer` for the grounding term. An empty name
+    leaves that column out."""
 
     question: str = "question"
     problem: str = "problem"
     image_path: str = "image_path"
     images: str = "images"
     answer: str = "answer"
+    reward_truth: str = "reward_truth"
 
     def __post_init__(self) -> None:
         if not self.answer or not (self.question or self.problem):
@@ -113,13 +118,44 @@ def problem_text(item: QAItem) -> str:
     return "\n".join(lines)
 
 
+def reward_truth(answer: str, oracle: str = "") -> str:
+    """The ground truth as the reward reads it from the one column EasyR1 and ViLaSR's fork
+    hand their reward function: `answer` itself when there are no oracle facts, else compact
+    JSON `{"answer": <answer>, "oracle": <facts>}` (`oracle` is `schemas.oracle.oracle_json`)."""
+    if not oracle:
+        return answer
+    facts = json.loads(oracle)
+    return json.dumps({"answer": answer, "oracle": facts}, sort_keys=True, separators=(",", ":"))
+
+
+def split_reward_truth(truth: str) -> tuple[str, dict[str, Any] | None]:
+    """(answer, oracle facts as a JSON dict or None) of a `reward_truth`; a plain answer is
+    returned as it is. Raises ValueError for a JSON object that is not a reward truth."""
+    text = truth.strip()
+    if not text.startswith("{"):
+        return truth, None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"reward truth: not JSON ({exc}): {text[:80]!r}") from exc
+    if not isinstance(data, dict) or set(data) != {"answer", "oracle"}:
+        keys = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise ValueError(f"reward truth: expected keys ['answer', 'oracle'], got {keys}")
+    return str(data["answer"]), data["oracle"]
+
+
 def to_rl_record(
-    item: QAItem, image_paths: Sequence[str], keys: RLKeys = RLKeys(), answer: str = ""
+    item: QAItem,
+    image_paths: Sequence[str],
+    keys: RLKeys = RLKeys(),
+    answer: str = "",
+    oracle: str = "",
 ) -> dict[str, Any]:
     """The RL record of a scorable question; `image_paths` replace the item's image references
     (as the consumer opens them). `data_type` is one of ViLaSR's branches, options carry their
-    letters, `answer` (default: the item's) is stated as given, and `grid_size` is always
-    present (null unless a maze).
+    letters, `answer` (default: the item's) is stated as given, `grid_size` is always
+    present (null unless a maze), and `reward_truth` is the answer with `oracle` (the facts'
+    compact JSON in the pixels of the record's images, "" for none).
 
     Raises ValueError for a free-form question or an image count mismatch.
     """
@@ -137,6 +173,8 @@ def to_rl_record(
     if keys.images:
         record[keys.images] = list(image_paths)
     record[keys.answer] = answer or item.answer
+    if keys.reward_truth:
+        record[keys.reward_truth] = reward_truth(record[keys.answer], oracle)
     record["question_type"] = item.question_type
     record["data_type"] = vilasr_data_type(item.data_type, len(image_paths))
     record["options"] = option_lines(item.options)

@@ -337,7 +337,7 @@ def test_reward_reports_grounding_and_adds_it_only_when_weighted():
         oracle=oracle,
         grounding_weight=0.5,
     )
-    assert weighted["overall"] == 2.5
+    assert weighted["overall"] == 2.0  # fully grounded: nothing taken off
     # a box moved onto another object: the reward's grounding drops with the filter's
     op = trajectory.turns[0].operations[0]
     other = min(

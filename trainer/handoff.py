@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 from drawreason.schemas import layout
+from drawreason.schemas.rl import RLKeys
 from drawreason.schemas.sharegpt import CUTOFF_LEN, IMAGE_MAX_PIXELS
 from drawreason.trainer.handoff_rl import trl_command, verl_command
 
@@ -129,6 +130,20 @@ def _datasets(run_dir: Path, prefix: str) -> list[str]:
     return [name for name, entry in info.items() if entry.get("file_name", "").startswith(prefix)]
 
 
+REWARD_TRUTH = RLKeys().reward_truth  # the answer with its oracle facts (schemas/rl.py)
+
+
+def _columns(shard: Path) -> list[str]:
+    """The column names of an RL shard (Parquet schema, or the first JSONL record's keys)."""
+    if shard.suffix == layout.PARQUET:
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(shard).names)
+    with shard.open() as handle:
+        first = handle.readline()
+    return list(json.loads(first)) if first.strip() else []
+
+
 def _rl_files(rl_dir: Path, suffix: str) -> list[Path]:
     """Every file of rl/ with `suffix`: one per subset, or its parts (schemas.layout)."""
     listing = [str(p) for p in (*rl_dir.glob("*" + suffix), *rl_dir.glob("*/*" + suffix))]
@@ -191,7 +206,8 @@ def easyr1_grpo(model: str, train_files: str, val_files: str, output_dir: str) -
             "train_files": train_files,
             "val_files": val_files,
             "prompt_key": "problem",  # our RL shards: "<image>" placeholders + question + options
-            "answer_key": "answer",
+            # the answer, with a generated question's oracle facts (the reward's grounding)
+            "answer_key": REWARD_TRUTH,
             "image_key": "images",
             "max_prompt_length": 4096,
             "max_response_length": 8192,
@@ -223,7 +239,8 @@ def easyr1_grpo(model: str, train_files: str, val_files: str, output_dir: str) -
             "reward": {
                 "reward_type": "batch",
                 "reward_function": f"{REWARD_FILE}:compute_score",
-                "reward_function_kwargs": {"variant": "acc_gated"},
+                # grounding_weight > 0: a dense term for grounded drawing (docs/reward.md)
+                "reward_function_kwargs": {"variant": "acc_gated", "grounding_weight": 0.0},
                 "skip_special_tokens": False,
             },
         },
@@ -317,6 +334,8 @@ def write_handoff(
         train = str(shards[0]) if len(shards) == 1 else str(rl_dir)
         start = str(stage2_out) if reflective else (str(stage1_out) if cold else model)
         config = easyr1_grpo(start, train, train, str(stage3_out))
+        if REWARD_TRUTH not in _columns(shards[0]):  # older runs, or `keys` left it out
+            config["data"]["answer_key"] = "answer"
         if shards[0].suffix == ".jsonl":  # image paths are relative to the JSONL's folder
             config["data"]["image_dir"] = str(rl_dir)
         bad = check_easyr1_keys(config)

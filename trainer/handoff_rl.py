@@ -51,6 +51,8 @@ def verl_overrides(
         "actor_rollout_ref.rollout.agent.default_agent_loop=drawreason_agent",
         f"reward.custom_reward_function.path={integ / 'reward.py'}",
         "reward.custom_reward_function.name=compute_score",
+        # > 0: a dense term for drawing grounded in a generated question's oracle (off)
+        "+reward.custom_reward_function.reward_kwargs.grounding_weight=0.0",
         "trainer.total_epochs=1",
         "trainer.project_name=drawreason",
         "trainer.experiment_name=stage3_grpo_verl",

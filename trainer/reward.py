@@ -73,6 +73,7 @@ from drawreason.filters.scoring import (  # noqa: E402
 )
 from drawreason.schemas.oracle import OracleFacts, oracle_from_dict  # noqa: E402
 from drawreason.schemas.records import Trajectory, Turn  # noqa: E402
+from drawreason.schemas.rl import split_reward_truth  # noqa: E402
 
 IM_START, IM_END, END_OF_TEXT = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
 _SEGMENT_RE = re.compile(
@@ -82,6 +83,8 @@ _IMAGE_TOKEN_RE = re.compile(r"<\|vision_start\|>|<image>")
 _SCORED_TYPES = ("multiple choice", "numerical")
 _TYPE_ALIASES = {"regression": "numerical"}  # SpaceR-style sources name numerical so
 PROMPTS_ENV = "DRAWREASON_PROMPTS_DIR"  # the prompt set the trajectories were made with
+# grounding_weight for trainers that call the score function with fixed arguments (ViLaSR's fork)
+GROUNDING_WEIGHT_ENV = "DRAWREASON_GROUNDING_WEIGHT"
 
 
 class Decoded(NamedTuple):
@@ -224,7 +227,7 @@ def compute_score(
     variant: str = "acc_gated",
     prompts_dir: str | None = None,
     oracle: OracleFacts | dict | str | None = None,
-    grounding_weight: float = 0.0,
+    grounding_weight: float | None = None,
 ) -> dict[str, float]:
     """Score one decoded trajectory in any of the forms above (the call signature of ViLaSR's
     reward manager; `data_type` is accepted for it and not used).
@@ -237,11 +240,21 @@ def compute_score(
     templates) is the prompt set whose image lines tell the image sizes.
 
     With `oracle` (a generated question's oracle facts: the record, its JSON dict or JSON
-    text, as `QAItem.oracle` writes it) the result also has `grounding`, the share of drawing
-    operations grounded in the oracle (filters/grounding.py); `grounding_weight` > 0 adds
-    `grounding_weight * grounding` to `overall` as a dense term, ungated by accuracy (default
-    0: off, `overall` unchanged).
+    text, as `QAItem.oracle` writes it), or a `ground_truth` that is an RL row's
+    `reward_truth` carrying them (schemas/rl.py: the answer and the facts as compact JSON, the
+    only per-row column EasyR1 and ViLaSR's fork hand a reward), the result also has
+    `grounding`, the share of drawing operations grounded in the oracle (filters/grounding.py);
+    `grounding_weight` w > 0 makes it a dense term of `overall`: `- w * (1 - grounding)`,
+    ungated by accuracy, so a fully grounded trajectory scores as before and each ungrounded
+    share costs (default: the DRAWREASON_GROUNDING_WEIGHT environment variable, else 0: off,
+    `overall` unchanged). Without facts the scores are those of a plain answer. Raises
+    ValueError for a malformed reward truth or a negative weight.
     """
+    if grounding_weight is None:
+        grounding_weight = float(os.environ.get(GROUNDING_WEIGHT_ENV, "") or 0.0)
+    ground_truth, carried = split_reward_truth(ground_truth)
+    if oracle is None:
+        oracle = carried
     if prompts_dir is None:
         prompts_dir = os.environ.get(PROMPTS_ENV, "")
     question_type = _TYPE_ALIASES.get(question_type, question_type)
@@ -267,7 +280,7 @@ def compute_score(
         facts = oracle_from_dict(oracle) if isinstance(oracle, dict) else oracle
         found = ground_operations(turns, replayed.num_inputs, replayed.parents, facts)
         scores["grounding"] = found.score
-        scores["overall"] += grounding_weight * found.score
+        scores["overall"] -= grounding_weight * (1.0 - found.score)
     return scores
 
 

@@ -5,8 +5,10 @@ One row per question, what verl's `RLHFDataset` and `ToolAgentLoop` read:
 project's own prompts, so the policy sees what our SFT data taught), `images` (embedded PNG
 bytes), `ability`, `reward_model.ground_truth`, `agent_name` (`drawreason_agent`) and
 `extra_info`: `index`, `item_id`, `subset`, `question_type`, `data_type` (read by the reward),
-`options` (lettered), `image_sizes`, the budgets `max_calls` / `max_images`, `grid_size`, and
-`tools_kwargs.<tool>.create_kwargs` (the same fields, handed by verl to the drawing tool).
+`options` (lettered), `oracle` (a generated question's oracle facts as compact JSON, "" for
+real data: the reward's grounding term), `image_sizes`, the budgets `max_calls` /
+`max_images`, `grid_size`, and `tools_kwargs.<tool>.create_kwargs` (the same fields, handed
+by verl to the drawing tool).
 No verl import: the Beam stage writes these rows in the project's own venv.
 """
 
@@ -35,10 +37,12 @@ def verl_record(
     max_images: int,
     prompts: Prompts | None = None,
     answer: str = "",
+    oracle: str = "",
 ) -> dict[str, Any]:
     """The verl row of one scorable question whose input images (as the policy sees them)
     have PNG bytes `pngs` and sizes `sizes` (width, height); `answer` (default: the item's)
-    is the ground truth as stated (the rl_data stage passes the option letter).
+    is the ground truth as stated (the rl_data stage passes the option letter); `oracle` the
+    question's oracle facts as compact JSON in the pixels of `sizes` ("" for none).
 
     Raises ValueError for a free-form question or an image count mismatch."""
     if item.question_type not in ("multiple choice", "numerical"):
@@ -65,6 +69,7 @@ def verl_record(
         "question_type": item.question_type,
         "data_type": item.data_type,
         "options": option_lines(item.options),  # lettered, as in the RL records
+        "oracle": oracle,
         **create,
         "tools_kwargs": {tool: {"create_kwargs": dict(create)} for tool in TOOL_ACTIONS},
     }
@@ -105,6 +110,7 @@ def verl_features() -> Any:
                 "question_type": text,
                 "data_type": text,
                 "options": datasets.List(text),
+                "oracle": text,
                 **create,
                 "tools_kwargs": {tool: {"create_kwargs": dict(create)} for tool in TOOL_ACTIONS},
             },

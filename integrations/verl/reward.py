@@ -7,7 +7,9 @@ decoded with `skip_special_tokens=True`, which strips Qwen's `<|im_start|>`/`<|i
 markers and leaves each later turn as "\\nuser\\n..." / "\\nassistant\\n...". The markers are
 put back (`restore_markup`) so the project's reward sees the turns it scores, then the scores
 come from `trainer.reward.compute_score` unchanged: `score` is its `overall`, every other
-score is logged beside it.
+score is logged beside it. A generated question's oracle facts come in `extra_info.oracle`
+(compact JSON, "" for real data); `grounding_weight` is set with
+`+reward.custom_reward_function.reward_kwargs.grounding_weight=<w>` (default 0.0: off).
 """
 
 from __future__ import annotations
@@ -44,10 +46,13 @@ def compute_score(
     ground_truth: str,
     extra_info: dict[str, Any] | None = None,
     variant: str = "acc_gated",
+    grounding_weight: float | None = None,
     **kwargs: Any,
 ) -> dict[str, float]:
-    """verl's reward signature; `extra_info` supplies question_type and data_type (written by
-    `integrations.verl.data`); extra keyword arguments from verl are ignored."""
+    """verl's reward signature; `extra_info` supplies question_type, data_type and oracle
+    (written by `integrations.verl.data`); extra keyword arguments from verl are ignored.
+    `grounding` is always returned (0.0 for a row without facts, whose `score` is as before):
+    verl stacks each logged key over the batch, so every row needs the same keys."""
     info = extra_info or {}
     scores = project_score(
         restore_markup(solution_str),
@@ -55,5 +60,7 @@ def compute_score(
         question_type=str(info.get("question_type", "multiple choice")),
         data_type=str(info.get("data_type", "")),
         variant=variant,
+        oracle=str(info.get("oracle") or "") or None,
+        grounding_weight=grounding_weight,
     )
-    return {"score": scores["overall"], **scores}
+    return {"score": scores["overall"], "grounding": 0.0, **scores}
