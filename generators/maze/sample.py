@@ -129,8 +129,9 @@ def generate_maze_sample(
 
     Grid size, algorithm and question kind are drawn from `config`; with probability
     `reflective_share` the trace makes a mistake of a kind drawn from `mistake_mix` (a wrong
-    turn into a side branch, or a segment on through a wall; the other kind when the maze
-    allows only that, none when neither) and corrects it. `sample_id` only names the sample; it does not seed anything.
+    turn into a side branch, or a segment on through a wall; the other kind when the maze allows
+    only that, none when neither) and corrects it. `sample_id` only names the sample; it does
+    not seed anything.
     """
     g = int(config.grid_sizes[int(rng.integers(len(config.grid_sizes)))])
     algorithm = config.algorithms[int(rng.integers(len(config.algorithms)))]

@@ -211,14 +211,15 @@ def build_trace(
 ) -> Trace:
     """The oracle turns: Path Tracer segments between cell centres, one per straight run.
 
-    Each tool turn draws on the newest image (the maze is image 1; tool turn t yields image
-    1 + t), so the route accumulates. With `mistake`, its segment is first drawn wrong (into
-    the side branch of a SideBranch, or one move on through the wall of a WallCrossing), worded
-    like any correct step; the next turn notices it in the rendered image (a dead end, a wall
-    crossed) and redraws the segment under the same label on the image before the mistake. `rng` picks the wording (`generators/maze/phrasing.py`); without it a
-    fixed seed is used. With `junctions` (cells with three or more open sides), a turn draws
-    every segment up to the next junction when that fits the budget. Raises ValueError if the
-    route is empty or the budget is too small.
+    Each tool turn draws on the newest image (the maze is image 1; tool turn t yields image 1 +
+    t), so the route accumulates. With `mistake`, its segment is first drawn wrong (into the
+    side branch of a SideBranch, or one move on through the wall of a WallCrossing), worded like
+    any correct step; the next turn notices it in the rendered image (a dead end, a wall
+    crossed) and redraws the segment under the same label on the image before the mistake. `rng`
+    picks the wording (`generators/maze/phrasing.py`); without it a fixed seed is used. With
+    `junctions` (cells with three or more open sides), a turn draws every segment up to the next
+    junction when that fits the budget. Raises ValueError if the route is empty or the budget is
+    too small.
     """
     runs = path_runs(path)
     if not runs:
