@@ -3,6 +3,7 @@ and scene family is grounded; a perturbed box or line is not; redraws are judged
 
 import dataclasses
 import json
+from collections import Counter
 
 import pytest
 from drawreason.drawing.prompts import Prompts
@@ -63,16 +64,37 @@ def _assert_fully_grounded(trajectory):
 
 
 def test_every_oracle_maze_trace_is_grounded_with_a_shortest_route():
-    reflective = corrective = 0
+    reflective, corrective = Counter(), Counter()
     for config in (MazeConfig(), MazeConfig(trace_granularity="junction")):
         for trajectory in _oracle_samples("maze", config, MAZES // 2):
             g = _assert_fully_grounded(trajectory)
             assert g.route is not None and g.route.valid and g.route.shortest, trajectory.id
+            kind = trajectory.meta["mistake"]
             if trajectory.meta["reflective"]:
-                reflective += 1
-                # the wrong turn is a grounded line into a side branch, moved onto the route
-                corrective += [c.kind for c in g.corrections] == ["corrective"]
-    assert reflective >= 5 and corrective == reflective
+                reflective[kind] += 1
+                label = f"segment {trajectory.meta['mistake_at']['segment']}"
+                wrong, fixed = [c for c in g.checks if c.label == label]
+                assert fixed.grounded and fixed.on_route, (trajectory.id, fixed)
+                if kind == "wrong_turn":  # a grounded line into a side branch, off the route
+                    assert wrong.grounded and wrong.on_route is False, (trajectory.id, wrong)
+                else:  # a line on through the wall at the run's end
+                    assert (wrong.grounded, wrong.reason) == (False, "line_through_wall"), wrong
+                corrective[kind] += [c.kind for c in g.corrections] == ["corrective"]
+                assert trajectory.scores["reflection"] == 1.0, trajectory.id
+                assert trajectory.scores["reflection_line_moved"] == 1.0, trajectory.id
+            else:
+                assert kind is None and trajectory.scores["reflection"] == 0.0
+    assert set(reflective) == {"wrong_turn", "through_wall"}, reflective
+    assert min(reflective.values()) >= 5 and corrective == reflective
+
+
+def test_maze_mistake_kinds_follow_mistake_mix():
+    for kind in ("wrong_turn", "through_wall"):
+        config = MazeConfig(reflective_share=1.0, mistake_mix=((kind, 1.0),))
+        kinds = Counter(t.meta["mistake"] for t in _oracle_samples("maze", config, 20))
+        assert kinds[kind] >= 18, kinds  # the other kind only where the maze lacks this one
+        for t in _oracle_samples("maze", config, 6):
+            assert [c.kind for c in ground_trajectory(t).corrections] == ["corrective"]
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -97,9 +97,9 @@ def test_reflective_trace_redraws_on_the_image_before_the_mistake(seed):
     sample = _sample(seed, grid_sizes=(3, 4, 5), reflective_share=1.0)
     turns = _check_sample(sample)
     if not sample.meta["reflective"]:
-        assert sample.meta["wrong_turn"] is None
+        assert sample.meta["mistake_at"] is None and sample.meta["mistake"] is None
         return
-    wrong = sample.meta["wrong_turn"]
+    wrong = sample.meta["mistake_at"]
     label = f"segment {wrong['segment']}"
     drawn = [(t, op) for t, ops in enumerate(turns, start=1) for op in ops if op["label"] == label]
     assert len(drawn) == 2
@@ -111,12 +111,41 @@ def test_reflective_trace_redraws_on_the_image_before_the_mistake(seed):
     # The turn after the wrong one sees it in the image that turn rendered (image t2) and
     # redraws on the image before it (image t1); the wrong turn itself does not hint at it.
     lower = think.lower()
-    assert "dead end" in lower and f"image {t2}" in lower and f"image {t1}" in lower
+    seen = "dead end" if sample.meta["mistake"] == "wrong_turn" else "wall"
+    assert seen in lower and f"image {t2}" in lower and f"image {t1}" in lower
     assert label in think
     before = _TOOL.match(sample.replies[t1 - 1]).group(1)
     assert not re.search(r"dead end|side branch|wrong|mistake|redraw|first", before)
     # Later turns draw on the newest image again.
     assert all(ops[0]["index"] == t for t, ops in enumerate(turns, start=1) if t > t2)
+
+
+def test_through_wall_mistake_overshoots_its_run_across_a_drawn_wall():
+    kinds = {}
+    for seed in range(40):
+        sample = _sample(seed, grid_sizes=(4, 5), reflective_share=1.0)
+        kinds[sample.meta["mistake"]] = kinds.get(sample.meta["mistake"], 0) + 1
+        if sample.meta["mistake"] != "through_wall":
+            continue
+        turns, _ = _execute(sample)
+        maze = maze_from_ascii(sample.meta["maze_ascii"])
+        centres = _centres(sample.grid_size, sample.images[0].size[0])
+        at = sample.meta["mistake_at"]
+        label = f"segment {at['segment']}"
+        bad, good = [op for ops in turns for op in ops if op["label"] == label]
+        a, b, c = (
+            centres[tuple(p)]
+            for p in (bad["start_point_2d"], bad["end_point_2d"], good["end_point_2d"])
+        )
+        assert a == centres[tuple(good["start_point_2d"])] and list(b) == at["end"]
+        # the wrong line is the right one plus one move, and that move crosses a wall
+        assert [list(c), list(b)] == at["wall"] and abs(b[0] - c[0]) + abs(b[1] - c[1]) == 1
+        assert not maze.tree.has_edge(c, b)
+    assert kinds.get("through_wall", 0) >= 10 and kinds.get("wrong_turn", 0) >= 10
+    only = [
+        _sample(s, reflective_share=1.0, mistake_mix=(("through_wall", 1.0),)) for s in range(20)
+    ]
+    assert sum(s.meta["mistake"] == "through_wall" for s in only) >= 18
 
 
 @pytest.mark.parametrize("share", [0.0, 1.0])
@@ -132,7 +161,7 @@ def test_junction_granularity_draws_up_to_the_next_junction(share):
         packed += sample.meta["packed"]
         for ops in turns[:-1]:  # every turn but the last ends on a junction or the goal
             end = centres[tuple(ops[-1]["end_point_2d"])]
-            wrong = sample.meta["wrong_turn"]
+            wrong = sample.meta["mistake_at"]
             if wrong is not None and list(end) == wrong["end"]:
                 continue
             assert maze.tree.degree(end) >= 3 or end == maze.goal
@@ -219,5 +248,5 @@ def test_reflective_traces_count_as_reflection_for_the_filters():
             turns.append(Turn(raw="", action="Path Tracer", operations=line_ops))
             parents.append(line_ops[0].index)
         found = detect_reflections(turns, 1, parents)
-        expected = [("line_moved", f"segment {sample.meta['wrong_turn']['segment']}")]
+        expected = [("line_moved", f"segment {sample.meta['mistake_at']['segment']}")]
         assert [(r.kind, r.label) for r in found] == (expected if sample.meta["reflective"] else [])

@@ -65,11 +65,19 @@ def test_no_pattern_before_a_mistake_is_exclusive_to_reflective_traces(subset, s
     else:
         reflective, plain = mazes
     assert sum(r for _, r in reflective) > 250
-    for normalize in (template, pattern):
-        d = measure(reflective + plain, normalize)
-        assert sum(d.pre_mistake.values()) > 500
-        leaks = {p: d.pre_mistake[p] for p in d.pre_mistake_only(LEAK_MIN_COUNT)}
-        assert leaks == {}, (normalize.__name__, leaks)
+    coarse = measure(reflective + plain, template)
+    assert sum(coarse.pre_mistake.values()) > 500
+    assert coarse.pre_mistake_only() == []  # no wording at all is said only before a mistake
+    d = measure(reflective + plain, pattern)
+    leaks = {p: d.pre_mistake[p] for p in d.pre_mistake_only(LEAK_MIN_COUNT)}
+    # Digit patterns keep directions and move/moves, so the maze's first-segment sentences
+    # alone span ~1,000 combinations of pool entries, undersampled by 2,000 traces: one may
+    # by chance be seen 3 times before a mistake and never in a correct step. Such a
+    # combination is allowed only if its wording (template) is common in correct steps and
+    # the combinations together are under 1% of what is said before mistakes.
+    for p in leaks:
+        assert coarse.correct_steps[template(p)] >= LEAK_MIN_COUNT, p
+    assert sum(leaks.values()) < 0.01 * sum(d.pre_mistake.values()), leaks
 
 
 def test_every_scene_mistake_kind_occurs_and_only_the_next_turn_notices_it(scenes):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from drawreason.generators.maze.grid import ALGORITHMS
 
 QUESTION_KINDS: tuple[str, ...] = ("route", "moves", "turns")
+MISTAKE_KINDS: tuple[str, ...] = ("wrong_turn", "through_wall")
 TRACE_GRANULARITIES: tuple[str, ...] = ("segment", "junction")
 _MIN_CELL_PX = 8  # below this a cell's walls and marker no longer read clearly
 
@@ -28,6 +29,10 @@ class MazeConfig:
     min_route_runs: int = 2
     question_mix: tuple[tuple[str, float], ...] = (("route", 0.5), ("moves", 0.25), ("turns", 0.25))
     reflective_share: float = 0.2
+    # Of the reflective mazes, which mistake is staged: a wrong turn into a side branch, or a
+    # segment drawn one move on through the wall at its end. A kind the maze cannot take falls
+    # back to the other.
+    mistake_mix: tuple[tuple[str, float], ...] = (("wrong_turn", 0.5), ("through_wall", 0.5))
     num_options: int = 4
     max_calls: int = 20
     # "segment": one straight run per Path Tracer turn; "junction": every run up to the next
@@ -60,18 +65,10 @@ class MazeConfig:
             raise ValueError(f"min_path_fraction must be in [0, 4], got {self.min_path_fraction}")
         if self.min_route_runs < 1:
             raise ValueError(f"min_route_runs must be >= 1, got {self.min_route_runs}")
-        names = [name for name, _ in self.question_mix]
-        if not names or len(set(names)) != len(names):
-            raise ValueError(f"question_mix needs distinct kinds, got {names}")
-        for name, weight in self.question_mix:
-            if name not in QUESTION_KINDS:
-                raise ValueError(f"question_mix: unknown kind {name!r}; known: {QUESTION_KINDS}")
-            if not weight >= 0:
-                raise ValueError(f"question_mix: weight of {name!r} must be >= 0, got {weight}")
-        if not sum(w for _, w in self.question_mix) > 0:
-            raise ValueError("question_mix: weights must have a positive sum")
+        _check_mix("question_mix", self.question_mix, QUESTION_KINDS)
         if not 0.0 <= self.reflective_share <= 1.0:
             raise ValueError(f"reflective_share must be in [0, 1], got {self.reflective_share}")
+        _check_mix("mistake_mix", self.mistake_mix, MISTAKE_KINDS)
         if not 2 <= self.num_options <= 26:
             raise ValueError(f"num_options must be in [2, 26], got {self.num_options}")
         if self.max_calls < 2:
@@ -88,3 +85,17 @@ class MazeConfig:
     def min_moves(self, g: int) -> int:
         """The shortest start-goal route wanted on a g x g maze, in moves."""
         return max(self.min_path_cells, math.ceil(self.min_path_fraction * g - 1e-9))
+
+
+def _check_mix(key: str, mix: tuple[tuple[str, float], ...], known: tuple[str, ...]) -> None:
+    """Distinct known kinds with weights >= 0 and a positive sum, else ValueError."""
+    names = [name for name, _ in mix]
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"{key} needs distinct kinds, got {names}")
+    for name, weight in mix:
+        if name not in known:
+            raise ValueError(f"{key}: unknown kind {name!r}; known: {known}")
+        if not weight >= 0:
+            raise ValueError(f"{key}: weight of {name!r} must be >= 0, got {weight}")
+    if not sum(w for _, w in mix) > 0:
+        raise ValueError(f"{key}: weights must have a positive sum")

@@ -4,9 +4,9 @@ Every pool is a tuple of `str.format` templates; `say` picks one with the sample
 generator, so a seed still gives the same bytes. The staged wrong turn of a reflective trace is
 worded from the same pools as a correct step (`FIRST_MOVE`/`NEXT_MOVE`, `MOVE_BODY`, `CHECK_*`):
 nothing before the mistake tells it apart. Only the turn after it, which sees the wrong line in
-the rendered image, uses `NOTICE_*` and `REDRAW`.
+the rendered image (a dead end, a side branch, or a wall crossed), uses `NOTICE_*` and `REDRAW`.
 
-Fields: a, b, end, start, goal (cells as 'row 2, column 3'); toward ('upward',
+Fields: a, b, end, last, start, goal (cells as 'row 2, column 3'); toward ('upward',
 'to the left'); d ('up', 'left'); moves ('2 moves'); label ('segment 3'); seg ('segment 2' or
 'segments 2-4'); img, before (image numbers).
 """
@@ -99,13 +99,27 @@ NOTICE_SIDE_BRANCH: tuple[str, ...] = (
     "{label} in image {img} turns off into a side branch; past {end} it runs only into dead "
     "ends, so this was a mistake.",
 )
+# The turn after a segment drawn on through a wall: last is the run's real last cell, end the
+# cell behind the wall where the wrong line stops.
+NOTICE_THROUGH_WALL: tuple[str, ...] = (
+    "In image {img}, {label} does not stop at {last}: it runs on through the wall into {end}, "
+    "so that is wrong.",
+    "Image {img} shows the line of {label} crossing a wall between {last} and {end}; a route "
+    "cannot pass there, so it is a mistake.",
+    "Looking at image {img}, {label} cuts through the wall past {last} and ends at {end}, where "
+    "no passage leads: a mistake.",
+    "The {d} line of {label} in image {img} goes one cell too far: it crosses the wall after "
+    "{last} into {end}, which is wrong.",
+    "{label} in image {img} overshoots {last} and passes through a wall to {end}; that is wrong, "
+    "no open passage goes there.",
+)
 REDRAW: tuple[str, ...] = (
     "I redraw {label} on image {before}, the drawing before the mistake.",
     "I go back to image {before}, from before the wrong line, and redraw {label} there.",
     "So I draw {label} again on image {before}, which does not have the wrong line.",
     "Back on image {before}, I redraw {label} along the correct passage.",
     "I return to image {before} and draw {label} again, this time along the route.",
-    "The fix is to redraw {label} on image {before}, before the wrong turn.",
+    "The fix is to redraw {label} on image {before}, before the mistake.",
 )
 # The answer turn: the route read off the drawing, then the question's own step.
 ANSWER_ROUTE: tuple[str, ...] = (

@@ -14,33 +14,57 @@ from drawreason.generators.maze.questions import build_question
 from drawreason.generators.maze.render import render_maze
 from drawreason.generators.maze.solve import (
     SideBranch,
+    WallCrossing,
     choose_endpoints,
     count_turns,
     farthest_pair,
     path_runs,
     side_branches,
     solve_maze,
+    wall_crossings,
 )
-from drawreason.generators.maze.trace import build_trace, can_reflect
+from drawreason.generators.maze.trace import Mistake, build_trace, can_reflect
 
 
 def _usable_branches(tree: nx.Graph, path: list[Cell], max_calls: int) -> list[SideBranch]:
     return [b for b in side_branches(tree, path) if can_reflect(b, max_calls)]
 
 
-def _pick_branch(branches: list[SideBranch], rng: np.random.Generator) -> SideBranch | None:
-    """A side branch for the wrong turn, preferring straight corridors that end in a dead end."""
-    leaves = [b for b in branches if b.leaf]
-    pool = leaves or branches
-    return pool[int(rng.integers(len(pool)))] if pool else None
+def _usable_crossings(
+    tree: nx.Graph, path: list[Cell], g: int, config: MazeConfig
+) -> list[WallCrossing]:
+    """Wall crossings that fit the budget; with junction granularity only those whose run
+    starts a turn's group (at the start or a junction), so every turn still ends on one."""
+    out = [w for w in wall_crossings(tree, path, g) if can_reflect(w, config.max_calls)]
+    if config.trace_granularity == "junction":
+        out = [w for w in out if w.run_index == 0 or tree.degree(w.junction) >= 3]
+    return out
+
+
+def _pick_mistake(
+    kinds: list[str], tree: nx.Graph, path: list[Cell], g: int, config: MazeConfig, rng
+) -> Mistake | None:
+    """The staged mistake of the first kind in `kinds` the route allows: a side branch for a
+    wrong turn (preferring straight corridors that end in a dead end), or a run whose end
+    has a wall straight ahead."""
+    for kind in kinds:
+        if kind == "wrong_turn":
+            branches = _usable_branches(tree, path, config.max_calls)
+            pool: list[Mistake] = [b for b in branches if b.leaf] or list(branches)
+        else:
+            pool = list(_usable_crossings(tree, path, g, config))
+        if pool:
+            return pool[int(rng.integers(len(pool)))]
+    return None
 
 
 def _endpoints(
-    tree: nx.Graph, g: int, config: MazeConfig, rng: np.random.Generator, reflective: bool
+    tree: nx.Graph, g: int, config: MazeConfig, rng: np.random.Generator, mistake: str | None
 ) -> tuple[Cell, Cell, list[Cell]]:
     min_moves, min_runs = config.min_moves(g), config.min_route_runs
     picked = None
-    if reflective:
+    max_calls = config.max_calls
+    if mistake == "wrong_turn":
         # Prefer routes passing a straight dead-end corridor: the clearest wrong turn.
         for leaf_only in (True, False):
             picked = choose_endpoints(
@@ -49,12 +73,21 @@ def _endpoints(
                 min_moves,
                 min_runs,
                 accept=lambda p, leaf_only=leaf_only: any(
-                    b.leaf or not leaf_only for b in _usable_branches(tree, p, config.max_calls)
+                    b.leaf or not leaf_only for b in _usable_branches(tree, p, max_calls)
                 ),
                 attempts=32,
             )
             if picked is not None:
                 break
+    elif mistake == "through_wall":
+        picked = choose_endpoints(
+            tree,
+            rng,
+            min_moves,
+            min_runs,
+            accept=lambda p: bool(_usable_crossings(tree, p, g, config)),
+            attempts=32,
+        )
     if picked is None:
         picked = choose_endpoints(tree, rng, min_moves, min_runs)
     if picked is None:  # the maze has no route that long: take its longest one
@@ -65,14 +98,40 @@ def _endpoints(
     return picked
 
 
+def _mistake_kind(mistake: Mistake | None) -> str | None:
+    if mistake is None:
+        return None
+    return "through_wall" if isinstance(mistake, WallCrossing) else "wrong_turn"
+
+
+def _mistake_meta(mistake: Mistake | None) -> dict[str, Any] | None:
+    """Where the staged mistake is: its segment, the cell it leaves and the wrong end, and
+    the dead end (wrong turn) or the crossed wall (through_wall)."""
+    if mistake is None:
+        return None
+    out: dict[str, Any] = {
+        "segment": mistake.run_index + 1,
+        "junction": list(mistake.junction),
+        "end": list(mistake.end),
+        "direction": mistake.direction,
+    }
+    if isinstance(mistake, WallCrossing):
+        out["wall"] = [list(mistake.through), list(mistake.end)]
+    else:
+        out["dead_end"] = mistake.leaf
+    return out
+
+
 def generate_maze_sample(
     sample_id: str, rng: np.random.Generator, config: MazeConfig
 ) -> GeneratedSample:
     """A maze question with its image and oracle replies; every choice comes from `rng`.
 
     Grid size, algorithm and question kind are drawn from `config`; with probability
-    `reflective_share` (when the route has a side branch) the trace takes a wrong turn and
-    corrects it. `sample_id` only names the sample; it does not seed anything.
+    `reflective_share` the trace makes a mistake of a kind drawn from `mistake_mix` (a wrong
+    turn into a side branch, or a segment on through a wall; the other kind when the maze allows
+    only that, none when neither) and corrects it. `sample_id` only names the sample; it does
+    not seed anything.
     """
     g = int(config.grid_sizes[int(rng.integers(len(config.grid_sizes)))])
     algorithm = config.algorithms[int(rng.integers(len(config.algorithms)))]
@@ -80,12 +139,18 @@ def generate_maze_sample(
     weights = np.array([w for _, w in config.question_mix], dtype=float)
     kind = kinds[int(rng.choice(len(kinds), p=weights / weights.sum()))]
     want_reflective = bool(rng.random() < config.reflective_share)
+    wanted = None
+    if want_reflective:  # drawn only here, so mistake-free samples stay as they were
+        names = [name for name, _ in config.mistake_mix]
+        shares = np.array([w for _, w in config.mistake_mix], dtype=float)
+        wanted = names[int(rng.choice(len(names), p=shares / shares.sum()))]
 
     tree = generate_maze(g, algorithm, rng)
-    start, goal, path = _endpoints(tree, g, config, rng, want_reflective)
-    branch = None
-    if want_reflective:
-        branch = _pick_branch(_usable_branches(tree, path, config.max_calls), rng)
+    start, goal, path = _endpoints(tree, g, config, rng, wanted)
+    mistake = None
+    if wanted is not None:
+        fallback = [n for n, w in config.mistake_mix if n != wanted and w > 0]
+        mistake = _pick_mistake([wanted, *fallback], tree, path, g, config, rng)
 
     question = build_question(kind, tree, g, start, goal, path, rng, config.num_options)
     # The wording draws come last, from their own generator, so they leave the maze, route,
@@ -95,7 +160,7 @@ def generate_maze_sample(
     if config.trace_granularity == "junction":
         junctions = {cell for cell in tree.nodes if tree.degree(cell) >= 3}
     trace = build_trace(
-        question, path, g, config.image_size, config.max_calls, branch, phrasing, junctions
+        question, path, g, config.image_size, config.max_calls, mistake, phrasing, junctions
     )
     image = render_maze(tree, g, start, goal, config.image_size)
     runs = path_runs(path)
@@ -110,15 +175,8 @@ def generate_maze_sample(
         "turns": count_turns(runs),  # direction changes of the route (not assistant turns)
         "question_kind": kind,
         "reflective": trace.reflective,
-        "wrong_turn": None
-        if branch is None
-        else {
-            "segment": branch.run_index + 1,
-            "junction": list(branch.junction),
-            "end": list(branch.end),
-            "direction": branch.direction,
-            "dead_end": branch.leaf,
-        },
+        "mistake": _mistake_kind(mistake),
+        "mistake_at": _mistake_meta(mistake),
         "tool_turns": trace.tool_turns,
         "assistant_turns": len(trace.replies),
         "packed": any(n > 1 for n in trace.segments_per_turn),

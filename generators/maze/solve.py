@@ -42,6 +42,19 @@ class SideBranch:
     leaf: bool
 
 
+@dataclass(frozen=True)
+class WallCrossing:
+    """Run `run_index` drawn one move too far: from its first cell `junction` `count` moves in
+    `direction` to `end`, the last move through the wall after the run's last cell `through`."""
+
+    run_index: int
+    junction: Cell
+    direction: str
+    count: int
+    end: Cell
+    through: Cell
+
+
 def step(cell: Cell, direction: str) -> Cell:
     di, dj = DIRECTIONS[direction]
     return (cell[0] + di, cell[1] + dj)
@@ -177,6 +190,21 @@ def side_branches(tree: nx.Graph, path: Sequence[Cell]) -> list[SideBranch]:
             while tree.has_edge(end, step(end, d)):
                 end, count = step(end, d), count + 1
             out.append(SideBranch(k, junction, d, count, end, tree.degree(end) == 1))
+        pos += run.count
+    return out
+
+
+def wall_crossings(tree: nx.Graph, path: Sequence[Cell], grid_size: int) -> list[WallCrossing]:
+    """Every run of the route whose straight continuation past its last cell is a cell of the
+    maze behind a wall (an overshoot there crosses the wall)."""
+    out: list[WallCrossing] = []
+    pos = 0
+    for k, run in enumerate(path_runs(path)):
+        first, last = path[pos], path[pos + run.count]
+        beyond = step(last, run.direction)
+        inside = 0 <= beyond[0] < grid_size and 0 <= beyond[1] < grid_size
+        if inside and not tree.has_edge(last, beyond):
+            out.append(WallCrossing(k, first, run.direction, run.count + 1, beyond, last))
         pos += run.count
     return out
 

@@ -1,4 +1,5 @@
-"""Oracle traces: Path Tracer turns along the solved route, maybe with a corrected wrong turn."""
+"""Oracle traces: Path Tracer turns along the solved route, maybe with a corrected mistake
+(a wrong turn into a side branch, or a segment drawn on through a wall)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from drawreason.generators.maze import phrasing as P
 from drawreason.generators.maze.grid import Cell
 from drawreason.generators.maze.questions import MazeQuestion, format_route
 from drawreason.generators.maze.render import cell_center_px
-from drawreason.generators.maze.solve import Run, SideBranch, path_runs, run_spans
+from drawreason.generators.maze.solve import Run, SideBranch, WallCrossing, path_runs, run_spans
 from drawreason.schemas.records import LineOp
 
 _TOWARD = {"up": "upward", "down": "downward", "left": "to the left", "right": "to the right"}
@@ -54,10 +55,24 @@ def _chunks(items: Sequence[int], parts: int) -> list[list[int]]:
     return out
 
 
-def can_reflect(branch: SideBranch, max_calls: int) -> bool:
-    """True iff a wrong turn at `branch` fits the budget (wrong turn, correction, answer)."""
+Mistake = SideBranch | WallCrossing
+
+
+def can_reflect(mistake: Mistake, max_calls: int) -> bool:
+    """True iff `mistake` fits the budget (the mistaken turn, its correction, the answer)."""
     tool_turns = max_calls - 1
-    return tool_turns >= (2 if branch.run_index == 0 else 3)
+    return tool_turns >= (2 if mistake.run_index == 0 else 3)
+
+
+def _notice(rng: np.random.Generator, mistake: Mistake, img: int) -> str:
+    """What the image rendered after the mistaken turn shows wrong about its line."""
+    label = f"segment {mistake.run_index + 1}"
+    if isinstance(mistake, WallCrossing):
+        pool = P.NOTICE_THROUGH_WALL
+        fields = dict(last=cell_text(mistake.through), end=cell_text(mistake.end))
+        return P.say(rng, pool, label=label, img=img, d=mistake.direction, **fields)
+    pool = P.NOTICE_DEAD_END if mistake.leaf else P.NOTICE_SIDE_BRANCH
+    return P.say(rng, pool, label=label, img=img, end=cell_text(mistake.end))
 
 
 def plan_turns(n: int, max_calls: int, wrong_at: int | None = None) -> list[list[int]]:
@@ -190,28 +205,29 @@ def build_trace(
     grid_size: int,
     image_size: int,
     max_calls: int,
-    wrong_turn: SideBranch | None = None,
+    mistake: Mistake | None = None,
     rng: np.random.Generator | None = None,
     junctions: Collection[Cell] | None = None,
 ) -> Trace:
     """The oracle turns: Path Tracer segments between cell centres, one per straight run.
 
-    Each tool turn draws on the newest image (the maze is image 1; tool turn t yields image
-    1 + t), so the route accumulates. With `wrong_turn`, the segment after its junction is
-    first drawn into the side branch, worded like any correct step; the next turn notices the
-    dead end in the rendered image and redraws the segment under the same label on the image
-    before the mistake. `rng` picks the wording (`generators/maze/phrasing.py`); without it a
-    fixed seed is used. With `junctions` (cells with three or more open sides), a turn draws
-    every segment up to the next junction when that fits the budget. Raises ValueError if the
-    route is empty or the budget is too small.
+    Each tool turn draws on the newest image (the maze is image 1; tool turn t yields image 1 +
+    t), so the route accumulates. With `mistake`, its segment is first drawn wrong (into the
+    side branch of a SideBranch, or one move on through the wall of a WallCrossing), worded like
+    any correct step; the next turn notices it in the rendered image (a dead end, a wall
+    crossed) and redraws the segment under the same label on the image before the mistake. `rng`
+    picks the wording (`generators/maze/phrasing.py`); without it a fixed seed is used. With
+    `junctions` (cells with three or more open sides), a turn draws every segment up to the next
+    junction when that fits the budget. Raises ValueError if the route is empty or the budget is
+    too small.
     """
     runs = path_runs(path)
     if not runs:
         raise ValueError("a trace needs a route of at least one move")
     if max_calls < 2:
         raise ValueError(f"max_calls must be >= 2, got {max_calls}")
-    if wrong_turn is not None and not can_reflect(wrong_turn, max_calls):
-        raise ValueError(f"max_calls {max_calls} leaves no room for a wrong turn")
+    if mistake is not None and not can_reflect(mistake, max_calls):
+        raise ValueError(f"max_calls {max_calls} leaves no room for a mistake")
     if rng is None:
         rng = np.random.default_rng(0)
     spans = run_spans(path)
@@ -219,7 +235,7 @@ def build_trace(
     def px(cell: Cell) -> tuple[int, int]:
         return cell_center_px(cell, grid_size, image_size)
 
-    wrong_at = None if wrong_turn is None else wrong_turn.run_index
+    wrong_at = None if mistake is None else mistake.run_index
     plan = None if junctions is None else _junction_plan(spans, junctions, max_calls, wrong_at)
     if plan is None:
         plan = plan_turns(len(runs), max_calls, wrong_at)
@@ -227,22 +243,20 @@ def build_trace(
     current = 1  # the newest image, which the next turn draws on
     before_mistake = 1
     previous: list[int] = []
-    correcting = False  # the turn right after the wrong turn redraws its segment
+    correcting = False  # the turn right after the mistake redraws its segment
     for t, group in enumerate(plan, start=1):
         sentences = []
-        if correcting and wrong_turn is not None:
-            b = wrong_turn
-            label = f"segment {b.run_index + 1}"
-            notice = P.NOTICE_DEAD_END if b.leaf else P.NOTICE_SIDE_BRANCH
-            sentences.append(P.say(rng, notice, label=label, img=current, end=cell_text(b.end)))
+        if correcting and mistake is not None:
+            label = f"segment {mistake.run_index + 1}"
+            sentences.append(_notice(rng, mistake, current))
             sentences.append(P.say(rng, P.REDRAW, label=label, before=before_mistake))
             draw_on = before_mistake
             correcting = False
         else:
             sentences.append(_check_sentence(rng, previous, runs, spans, current))
             draw_on = current
-        if not group and wrong_turn is not None:  # the wrong turn, worded as a correct step
-            b = wrong_turn
+        if not group and mistake is not None:  # the mistake, worded as a correct step
+            b = mistake
             label = f"segment {b.run_index + 1}"
             sentences.append(
                 _move_sentence(
@@ -267,5 +281,5 @@ def build_trace(
         replies=tuple(replies),
         tool_turns=len(plan),
         segments_per_turn=tuple(len(group) for group in plan),
-        reflective=wrong_turn is not None,
+        reflective=mistake is not None,
     )
