@@ -22,6 +22,7 @@ from inputs.media import MediaConfig
 from inputs.sources import InputConfig, check_subset_names
 from pipelines.accounting import ProgressLog, WriteMetrics
 from pipelines.io import WriteImages, WriteSortedJsonl, join
+from pipelines.memory import TRIM_EVERY, release_free_memory
 from pipelines.outcomes import (
     ERROR,
     KEPT,
@@ -191,6 +192,8 @@ class GenerateSampleFn(beam.DoFn):
             return
         self.generated.inc()
         self.progress.tick()
+        if self.progress.count % TRIM_EVERY == 0:
+            release_free_memory()  # local workers' heaps otherwise grow with the run
         yield bundle
 
 
