@@ -20,6 +20,7 @@ from drawreason.filters.dedup import load_eval_set
 from drawreason.inputs.sources import check_source
 from drawreason.pipelines import cold_start, evaluate, reflective, rl_data
 from drawreason.pipelines.eval_results import compare_results, format_comparison
+from drawreason.pipelines.memory import Trimmer, tune_allocator
 from drawreason.pipelines.progress import PROGRESS_ENV, ProgressDisplay
 from drawreason.pipelines.runner import code_version, pipeline_options, runner_name
 from drawreason.publish.hub import PushConfig, run_push
@@ -204,12 +205,13 @@ def _run_stage(
     # worker then, whose engine batches every trajectory. Explicit Beam flags still win.
     uses_vllm = config.uses_teacher and config.teacher.kind == "vllm"
     options = pipeline_options(beam_argv, local_workers=1 if uses_vllm else None)
+    tune_allocator()  # before local workers start: they inherit it (pipelines/memory.py)
     start = time.monotonic()
     # Local workers inherit the variable and tick counts into the folder (pipelines.progress).
     with tempfile.TemporaryDirectory(prefix="drawreason-progress-") as folder:
         os.environ[PROGRESS_ENV] = folder
         try:
-            with ProgressDisplay(Path(folder), progress_phases(config)):
+            with ProgressDisplay(Path(folder), progress_phases(config)), Trimmer():
                 with beam.Pipeline(options=options) as p:
                     build(p, provenance)
         finally:

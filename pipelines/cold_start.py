@@ -21,6 +21,7 @@ from drawreason.inputs.media import MediaConfig
 from drawreason.inputs.sources import InputConfig, check_subset_names
 from drawreason.pipelines.accounting import ProgressLog, WriteMetrics
 from drawreason.pipelines.io import WriteImages, WriteSortedJsonl, join
+from drawreason.pipelines.memory import TRIM_EVERY, release_free_memory
 from drawreason.pipelines.outcomes import (
     ERROR,
     KEPT,
@@ -190,6 +191,8 @@ class GenerateSampleFn(beam.DoFn):
             return
         self.generated.inc()
         self.progress.tick()
+        if self.progress.count % TRIM_EVERY == 0:
+            release_free_memory()  # local workers' heaps otherwise grow with the run
         yield bundle
 
 
