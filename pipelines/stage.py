@@ -40,6 +40,12 @@ def allocate(num_samples: int, mix: dict[str, float]) -> dict[str, int]:
     return counts
 
 
+def teacher_cache(teacher: TeacherConfig, output: str) -> str:
+    """Where a stage writing to `output` caches teacher replies: `teacher.cache`, else
+    `<output>/cache/teacher`."""
+    return teacher.cache or join(output, TEACHER_CACHE)
+
+
 @dataclass(frozen=True)
 class DataStageConfig:
     """The keys every data stage takes (a stage subclass adds its own and may change a
@@ -96,8 +102,8 @@ class DataStageConfig:
         return {name: self.generators[name] for name in subsets}
 
     def teacher_cache(self, output: str) -> str:
-        """Where teacher replies are cached: `teacher.cache`, else `<output>/cache/teacher`."""
-        return self.teacher.cache or join(output, TEACHER_CACHE)
+        """Where this run's teacher replies are cached (`teacher_cache`)."""
+        return teacher_cache(self.teacher, output)
 
 
 @dataclass(frozen=True)

@@ -427,7 +427,8 @@ def rl_entry(
 ) -> dict[str, Any]:
     """The viewer entry of an RL record found in the run-relative file `shard`, its columns
     named by `keys` (the run's: schemas.rl.run_rl_keys)."""
-    paths = [resolve_image(shard, p) for p in record.get(keys.images or keys.image_path) or []]
+    columns = [k for k in (keys.images, keys.image_path) if k]  # either holds the paths
+    paths = [resolve_image(shard, p) for p in next(filter(None, map(record.get, columns)), [])]
     question = (record.get(keys.problem) if keys.problem else "") or (
         record.get(keys.question, "") if keys.question else ""
     )

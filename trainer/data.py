@@ -194,12 +194,13 @@ def load_rl_samples(data: str | Path) -> list[RLSample]:
             f"{config.get('rl_format')!r}, keys {config.get('keys')}); the trainer needs one: "
             "set keys.question in the rl_data config"
         )
-    image_key = keys.images or keys.image_path
+    image_keys = [k for k in (keys.images, keys.image_path) if k]  # either holds the paths
     samples = []
     for subset, path in rl_subset_shards(data):
         for record in _jsonl(path):
             if record.get("question_type") not in SCORED_TYPES:
                 continue
+            image_key = next((k for k in image_keys if k in record), image_keys[0])
             missing = [k for k in (keys.question, image_key, keys.answer) if k not in record]
             if missing:
                 raise ValueError(
