@@ -28,7 +28,7 @@ def sections_field(entries: Callable[[], dict[str, type]]) -> Any:
     return dataclasses.field(default_factory=dict, metadata={SECTIONS: entries})
 
 
-def _sections(cls: type) -> dict[str, tuple[str, type]]:
+def config_sections(cls: type) -> dict[str, tuple[str, type]]:
     """{section key: (field name, dataclass)} of the sections fields of `cls`."""
     out: dict[str, tuple[str, type]] = {}
     for f in dataclasses.fields(cls):
@@ -104,7 +104,7 @@ def build_config(cls: type[T], data: dict[str, Any], path: str = "config") -> T:
     dataclass's own validation refuses.
     """
     hints = typing.get_type_hints(cls)
-    sections = _sections(cls)
+    sections = config_sections(cls)
     plain = {f.name for f in dataclasses.fields(cls) if f.init and SECTIONS not in f.metadata}
     clash = sorted(plain & set(sections))
     if clash:
