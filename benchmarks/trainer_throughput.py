@@ -140,7 +140,6 @@ def main() -> None:
                 questions_per_step=1,
                 max_new_tokens=64,
                 max_calls=3,
-                maze_max_calls=3,
                 quiet=True,
             )
         )

@@ -42,7 +42,14 @@ from drawreason.cli.stages import (  # noqa: E402
 )
 from drawreason.inputs.sources import KINDS, SourceError, parse_input  # noqa: E402
 from drawreason.publish.dataset import PublishError  # noqa: E402
-from drawreason.schemas.config import ConfigError, build_config, config_to_dict, merge_dicts  # noqa: E402
+from drawreason.schemas.config import (  # noqa: E402
+    SECTIONS,
+    ConfigError,
+    build_config,
+    config_sections,
+    config_to_dict,
+    merge_dicts,
+)
 from drawreason.trainer.grpo import GRPOConfig  # noqa: E402
 from drawreason.trainer.sft import SFTConfig  # noqa: E402
 
@@ -231,8 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
 def config_key_defaults(config_class: type) -> list[str]:
     """`key=default` for every field of a config dataclass but the ones with flags here."""
     out = []
+    sections = config_sections(config_class)
     for f in dataclasses.fields(config_class):
         if f.name in ("data", "model", "output"):
+            continue
+        if SECTIONS in f.metadata:  # one key per entry: a generator's name and its config
+            out += [f"{key}={kind()}" for key, (name, kind) in sections.items() if name == f.name]
             continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         out.append(f"{f.name}={default!r}" if isinstance(default, str) else f"{f.name}={default}")

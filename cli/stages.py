@@ -23,6 +23,7 @@ from drawreason.pipelines.eval_results import compare_results, format_comparison
 from drawreason.pipelines.memory import Trimmer, tune_allocator
 from drawreason.pipelines.progress import PROGRESS_ENV, ProgressDisplay
 from drawreason.pipelines.runner import code_version, pipeline_options, runner_name
+from drawreason.pipelines.stage import QuestionStageConfig
 from drawreason.publish.hub import PushConfig, run_push
 from drawreason.report import ReportConfig, run_report
 from drawreason.schemas import layout
@@ -240,43 +241,24 @@ def _run_stage(
     return metrics
 
 
-def run_cold_start(
-    config: cold_start.ColdStartConfig, output: str, beam_argv: Sequence[str], overwrite: bool
-) -> dict[str, Any]:
-    """Run the cold_start_data stage end to end; returns metrics.json's content."""
+def data_stage(module: Any) -> Callable[[Any, str, Sequence[str], bool], dict[str, Any]]:
+    """The run function of a data stage module (`pipelines.cold_start`, `reflective`,
+    `rl_data`): its `build_pipeline(p, config, output, provenance)` run end to end, with the
+    evaluation sets to keep out loaded here in the driver for a stage that dedups its question
+    pool; the run returns metrics.json's content."""
 
-    def build(p: beam.Pipeline, provenance: Provenance) -> None:
-        cold_start.build_pipeline(p, config, output, provenance)
+    def run(config: Any, output: str, beam_argv: Sequence[str], overwrite: bool) -> dict[str, Any]:
+        more: tuple[Any, ...] = ()
+        if isinstance(config, QuestionStageConfig):
+            dedup = config.dedup
+            more = (load_eval_set(dedup.eval_sets, dedup.max_distance, dedup.min_words),)
 
-    return _run_stage(cold_start.STAGE, config, output, beam_argv, overwrite, build)
+        def build(p: beam.Pipeline, provenance: Provenance) -> None:
+            module.build_pipeline(p, config, output, provenance, *more)
 
+        return _run_stage(module.STAGE, config, output, beam_argv, overwrite, build)
 
-def run_rl_data(
-    config: rl_data.RLDataConfig, output: str, beam_argv: Sequence[str], overwrite: bool
-) -> dict[str, Any]:
-    """Run the rl_data stage end to end; returns metrics.json's content."""
-    eval_set = load_eval_set(
-        config.dedup.eval_sets, config.dedup.max_distance, config.dedup.min_words
-    )
-
-    def build(p: beam.Pipeline, provenance: Provenance) -> None:
-        rl_data.build_pipeline(p, config, output, provenance, eval_set, config.teacher.cache or "")
-
-    return _run_stage(rl_data.STAGE, config, output, beam_argv, overwrite, build)
-
-
-def run_reflective(
-    config: reflective.ReflectiveConfig, output: str, beam_argv: Sequence[str], overwrite: bool
-) -> dict[str, Any]:
-    """Run the reflective_data stage end to end; returns metrics.json's content."""
-    eval_set = load_eval_set(
-        config.dedup.eval_sets, config.dedup.max_distance, config.dedup.min_words
-    )
-
-    def build(p: beam.Pipeline, provenance: Provenance) -> None:
-        reflective.build_pipeline(p, config, output, provenance, eval_set)
-
-    return _run_stage(reflective.STAGE, config, output, beam_argv, overwrite, build)
+    return run
 
 
 def load_eval_results(run: str) -> dict[str, Any]:
@@ -320,7 +302,7 @@ STAGES: dict[str, Stage] = {
             "shards, the rejected samples with reasons, and metrics."
         ),
         config_class=cold_start.ColdStartConfig,
-        run=run_cold_start,
+        run=data_stage(cold_start),
     ),
     "reflective_data": Stage(
         name="reflective_data",
@@ -331,7 +313,7 @@ STAGES: dict[str, Stage] = {
             "kind and subset, written as sharegpt SFT shards like cold start."
         ),
         config_class=reflective.ReflectiveConfig,
-        run=run_reflective,
+        run=data_stage(reflective),
     ),
     "rl_data": Stage(
         name="rl_data",
@@ -343,7 +325,7 @@ STAGES: dict[str, Stage] = {
             "Parquet with embedded images."
         ),
         config_class=rl_data.RLDataConfig,
-        run=run_rl_data,
+        run=data_stage(rl_data),
     ),
     "push_to_hub": Stage(
         name="push_to_hub",

@@ -7,15 +7,13 @@ computed the way the images and traces were.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 from drawreason.generators.base import GeneratedSample
 from drawreason.generators.maze.ascii import maze_from_ascii
 from drawreason.generators.maze.render import axes_box
 from drawreason.generators.maze.solve import solve_maze
 from drawreason.generators.scenes.world import SceneObject, orbit_camera, truck_camera
-from drawreason.schemas.oracle import MazeOracle, ObjectBox, OracleFacts, SceneOracle, SceneView
+from drawreason.schemas.oracle import MazeOracle, ObjectBox, SceneOracle, SceneView
 
 
 def maze_facts(sample: GeneratedSample) -> MazeOracle:
@@ -70,15 +68,3 @@ def scene_facts(sample: GeneratedSample) -> SceneOracle:
     names = {o.name for o in objects}
     options = sample.options if all(opt in names for opt in sample.options) else ()
     return SceneOracle(tuple(views), tuple(options))
-
-
-FACTS: dict[str, Callable[[GeneratedSample], OracleFacts]] = {
-    "maze": maze_facts,
-    "scenes": scene_facts,
-}
-
-
-def oracle_facts(subset: str, sample: GeneratedSample) -> OracleFacts | None:
-    """The oracle facts of a sample of `subset`, None for a generator without any."""
-    build = FACTS.get(subset)
-    return build(sample) if build else None

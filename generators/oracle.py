@@ -12,9 +12,9 @@ from drawreason.drawing.images import encode_png, image_key
 from drawreason.drawing.prompts import Prompts
 from drawreason.filters.scoring import score_trajectory
 from drawreason.generators.base import GeneratedSample
-from drawreason.generators.facts import oracle_facts
 from drawreason.generators.registry import get_generator
 from drawreason.generators.seeding import sample_rng, stage_seed
+from drawreason.schemas.oracle import OracleFacts
 from drawreason.schemas.records import Provenance, QAItem, RenderedImage, Trajectory
 from PIL import Image
 
@@ -44,10 +44,16 @@ def _generate(
     (stage_seed(run seed, salt), the unsalted id) and the id carries the salt, so another salt
     gives other questions under other ids, and an empty salt gives exactly the questions and
     ids of runs made before stages were salted."""
-    _, generate = get_generator(subset)
+    generate = get_generator(subset).generate
     rng = sample_rng(stage_seed(run_seed, salt), sample_id(subset, index))
     sid = sample_id(subset, index, salt)
     return sid, generate(sid, rng, generator_config)
+
+
+def oracle_facts(subset: str, sample: GeneratedSample) -> OracleFacts | None:
+    """The oracle facts of a sample of `subset`, None for a generator that declares none."""
+    facts = get_generator(subset).facts
+    return facts(sample) if facts else None
 
 
 def _item(
@@ -88,7 +94,7 @@ def build_oracle_sample(
     """Generate sample `index` of `subset`, run its oracle replies, encode and score it.
 
     Deterministic in (subset, index, run_seed, salt, configs). With `with_oracle` the item
-    carries its oracle facts (generators/facts.py). Raises ValueError if the generator's
+    carries its oracle facts (its generator's `facts`). Raises ValueError if the generator's
     script does not finish a trajectory (a generator bug surfaced as a per-record error).
     """
     sid, sample = _generate(subset, index, run_seed, salt, generator_config)

@@ -12,60 +12,37 @@ from drawreason.drawing.prompts import Prompts
 from drawreason.filters.grounding import GroundingConfig
 from drawreason.filters.length import LengthCheck, LengthConfig
 from drawreason.filters.rules import cold_start_filters
-from drawreason.generators.maze import MazeConfig
 from drawreason.generators.oracle import SampleBundle, build_oracle_sample, sample_id
-from drawreason.generators.registry import GENERATORS, generator_config
-from drawreason.generators.scenes import SceneConfig
-from drawreason.generators.seeding import check_salt
-from drawreason.inputs.media import MediaConfig
-from drawreason.inputs.sources import InputConfig, check_subset_names
-from drawreason.pipelines.accounting import ProgressLog, WriteMetrics
-from drawreason.pipelines.io import WriteImages, WriteSortedJsonl, join
+from drawreason.pipelines.accounting import ProgressLog
 from drawreason.pipelines.memory import TRIM_EVERY, release_free_memory
 from drawreason.pipelines.outcomes import (
     ERROR,
     KEPT,
     REJECTED,
     error_outcome,
-    file_lines,
     judge_trajectory,
 )
-from drawreason.pipelines.pool import QuestionPool, generator_configs
+from drawreason.pipelines.pool import QuestionPool
 from drawreason.pipelines.real_data import SampleTrajectories
+from drawreason.pipelines.stage import DataStageConfig, write_sft_outputs
 from drawreason.pipelines.trace_stats import TraceStats
-from drawreason.schemas.layout import RECORDS_PER_PART, TEACHER_CACHE
 from drawreason.schemas.records import Provenance
-from drawreason.teachers.factory import TeacherConfig
 
 STAGE = "cold_start"
 _LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class ColdStartConfig:
-    """Configuration of the cold_start_data stage (every key can be set in --config)."""
+class ColdStartConfig(DataStageConfig):
+    """Configuration of the cold_start_data stage (every key can be set in --config); the keys
+    every data stage takes are `DataStageConfig`'s. Real-data `inputs` are rolled out by the
+    teacher, one subset per source (README, "Real data with a teacher"); without a teacher the
+    sources are skipped, with a note."""
 
-    num_samples: int = 400  # items generated in total across subsets, before filtering
-    seed: int = 0
-    # Mixed into `seed` for the generated questions (generators.seeding.stage_seed) and part of
-    # their ids, so the stages of one seed draw disjoint questions; give two stages the same
-    # salt for the same questions, "" for the unsalted seeding of earlier versions.
     seed_salt: str = STAGE
-    mix: dict[str, float] = field(default_factory=lambda: {"maze": 0.5, "scenes": 0.5})
-    maze: MazeConfig = field(default_factory=MazeConfig)
-    scenes: SceneConfig = field(default_factory=SceneConfig)
     min_turns: int = 3
     min_accuracy: float = 1.0
-    max_images: int = 42
-    # Records per part file: a subset above it is split into parts (schemas/layout.py).
-    records_per_part: int = RECORDS_PER_PART
-    prompts_dir: str = ""  # a folder of template files overriding drawing/templates
     chunk_size: int = 64  # sample indices per initial work item
-    # Real spatial QA data rolled out by a teacher VLM, one subset per source (README,
-    # "Real data with a teacher"); without a teacher the sources are skipped, with a note.
-    inputs: tuple[InputConfig, ...] = ()
-    media: MediaConfig = field(default_factory=MediaConfig)
-    teacher: TeacherConfig = field(default_factory=TeacherConfig)
     # Records estimated above length.max_tokens (default: the LLaMA-Factory hand-off's
     # cutoff_len; 0 off) are rejected as too_long, so the trainer never truncates one.
     length: LengthConfig = field(default_factory=LengthConfig)
@@ -82,16 +59,12 @@ class ColdStartConfig:
             raise ValueError(f"num_samples must be >= 1, got {self.num_samples}")
         if not self.mix or any(w < 0 for w in self.mix.values()) or not sum(self.mix.values()):
             raise ValueError(f"mix needs non-negative weights with a positive sum, got {self.mix}")
-        for name in self.mix:
-            if name not in GENERATORS:
-                raise ValueError(f"mix: unknown subset {name!r}; known: {sorted(GENERATORS)}")
-        for key in ("min_turns", "max_images", "records_per_part", "chunk_size"):
+        super().__post_init__()
+        for key in ("min_turns", "max_images", "chunk_size"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
         if not 0.0 <= self.min_accuracy <= 1.0:
             raise ValueError(f"min_accuracy must be in [0, 1], got {self.min_accuracy}")
-        check_subset_names(self.inputs, [*GENERATORS, *self.mix])
-        check_salt(self.seed_salt)
         for name in self.teacher_subsets:
             if not self.mix.get(name):
                 raise ValueError(
@@ -128,24 +101,6 @@ class ColdStartConfig:
             {"subset": s.subset, "source": f"{s.kind}:{s.path}", "reason": why} for s in self.inputs
         ]
 
-    def generator_config(self, subset: str) -> Any:
-        return generator_config(self, subset)
-
-    def allocation(self) -> dict[str, int]:
-        return allocate(self.num_samples, self.mix)
-
-
-def allocate(num_samples: int, mix: dict[str, float]) -> dict[str, int]:
-    """Samples per subset: `num_samples` split by `mix` (largest remainder, stable order)."""
-    names = sorted(n for n, w in mix.items() if w > 0)
-    total = sum(mix[n] for n in names)
-    exact = {n: num_samples * mix[n] / total for n in names}
-    counts = {n: int(exact[n]) for n in names}
-    left = num_samples - sum(counts.values())
-    for n in sorted(names, key=lambda n: (-(exact[n] - counts[n]), n))[:left]:
-        counts[n] += 1
-    return counts
-
 
 def work_chunks(config: ColdStartConfig) -> list[tuple[str, int, int]]:
     """(subset, start, end) ranges covering every oracle-traced sample index once."""
@@ -176,7 +131,7 @@ class GenerateSampleFn(beam.DoFn):
                 subset,
                 index,
                 self.config.seed,
-                self.config.generator_config(subset),
+                self.config.generators[subset],
                 self.prompts,
                 self.provenance,
                 max_images=self.config.max_images,
@@ -226,11 +181,6 @@ class JudgeSampleFn(beam.DoFn):
         yield from (beam.pvalue.TaggedOutput("images", kv) for kv in bundle.images)
 
 
-def teacher_cache(config: ColdStartConfig, output: str) -> str:
-    """Where teacher replies are cached: `teacher.cache`, else `<output>/cache/teacher`."""
-    return config.teacher.cache or join(output, TEACHER_CACHE)
-
-
 def build_pipeline(
     p: beam.Pipeline,
     config: ColdStartConfig,
@@ -264,7 +214,7 @@ def build_pipeline(
         expected, items_real, rejected, errors = p | "RealData" >> QuestionPool(
             STAGE,
             teacher_allocation,
-            generator_configs(config, teacher_allocation),
+            config.generator_configs(teacher_allocation),
             config.seed,
             config.inputs,
             config.media,
@@ -277,7 +227,7 @@ def build_pipeline(
             STAGE,
             k,
             config.teacher,
-            teacher_cache(config, output),
+            config.teacher_cache(output),
             teacher_provenance or replace(provenance, producer=config.teacher.producer),
             config.seed,
             config.max_images,
@@ -292,18 +242,14 @@ def build_pipeline(
         REJECTED, "images", main=KEPT
     )
     outcomes = (judged[KEPT], judged[REJECTED], *early) | "Outcomes" >> beam.Flatten()
-    parts = config.records_per_part
-    _ = (
-        outcomes
-        | "ByFile" >> beam.FlatMap(file_lines)
-        | "WriteJsonl" >> WriteSortedJsonl(output, parts)
-    )
-    _ = judged["images"] | "WriteImages" >> WriteImages(output)
     skipped = config.skipped_sources()
-    return (outcomes, expected_all) | "Metrics" >> WriteMetrics(
+    return write_sft_outputs(
+        outcomes,
+        expected_all,
+        judged["images"],
         output,
         STAGE,
-        parts,
+        config.records_per_part,
         notes={"skipped_sources": skipped} if skipped else {},
         extra=pooled | "TraceStats" >> TraceStats(),
     )

@@ -38,6 +38,7 @@ from drawreason.pipelines.eval_results import EvalRow, eval_row, summarize_bench
 from drawreason.pipelines.io import WriteImages, WriteSortedJsonl, join, write_json
 from drawreason.pipelines.outcomes import ERROR, REJECTED, Outcome, error_outcome, rejection_outcome
 from drawreason.pipelines.real_data import USAGE_COUNTERS, SampleTrajectories, unit_key
+from drawreason.pipelines.stage import teacher_cache
 from drawreason.schemas import layout
 from drawreason.schemas.records import Provenance, to_json
 from drawreason.teachers.factory import TeacherConfig
@@ -389,7 +390,7 @@ def build_pipeline(
             STAGE,
             k,
             teacher,
-            teacher.cache or join(output, layout.TEACHER_CACHE),
+            teacher_cache(teacher, output),
             policy,
             config.seed,
             config.max_images,

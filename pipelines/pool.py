@@ -19,10 +19,9 @@ from drawreason.filters.dedup import (
     video_id,
 )
 from drawreason.generators.oracle import generate_question, sample_id
-from drawreason.generators.registry import GENERATORS, generator_config
 from drawreason.inputs.media import MediaConfig
 from drawreason.inputs.prepare import PreparedItem
-from drawreason.inputs.sources import InputConfig, check_subset_names
+from drawreason.inputs.sources import InputConfig
 from drawreason.pipelines.outcomes import ERROR, REJECTED, error_outcome, rejection_outcome
 from drawreason.pipelines.real_data import PrepareItemFn, ReadRecordsFn, unit_key
 
@@ -46,29 +45,6 @@ class DedupConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.max_distance < 32:
             raise ValueError(f"dedup max_distance must be in [0, 31], got {self.max_distance}")
-
-
-def check_question_sources(
-    num_samples: int, mix: dict[str, float], inputs: Sequence[InputConfig]
-) -> None:
-    """The checks every sampling stage makes of its questions' sources: a known generator
-    mix with positive weights when questions are generated, something to do at all, and one
-    subset name per source. Raises ValueError."""
-    if num_samples < 0:
-        raise ValueError(f"num_samples must be >= 0, got {num_samples}")
-    if num_samples and (not mix or not sum(mix.values())):
-        raise ValueError(f"mix needs positive weights, got {mix}")
-    for name in mix:
-        if name not in GENERATORS:
-            raise ValueError(f"mix: unknown subset {name!r}; known: {sorted(GENERATORS)}")
-    if not num_samples and not inputs:
-        raise ValueError("nothing to do: num_samples is 0 and there are no inputs")
-    check_subset_names(inputs, [*GENERATORS, *mix])
-
-
-def generator_configs(stage_config: Any, allocation: dict[str, int]) -> dict[str, Any]:
-    """The generator config of every subset that generates questions."""
-    return {name: generator_config(stage_config, name) for name in allocation}
 
 
 class GenerateQuestionFn(beam.DoFn):

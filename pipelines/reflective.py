@@ -23,32 +23,17 @@ from drawreason.filters.grounding import GroundingConfig
 from drawreason.filters.length import LengthCheck, LengthConfig
 from drawreason.filters.rules import reflective_filters
 from drawreason.filters.scoring import trajectory_reflections
-from drawreason.generators.maze import MazeConfig
 from drawreason.generators.oracle import SampleBundle
-from drawreason.generators.scenes import SceneConfig
-from drawreason.generators.seeding import check_salt
-from drawreason.inputs.media import MediaConfig
-from drawreason.inputs.sources import InputConfig
-from drawreason.pipelines.accounting import WriteMetrics
-from drawreason.pipelines.cold_start import allocate
-from drawreason.pipelines.io import WriteImages, WriteSortedJsonl, join
 from drawreason.pipelines.outcomes import (
     KEPT,
     REJECTED,
     Outcome,
-    file_lines,
     judge_trajectory,
     rejection_outcome,
 )
-from drawreason.pipelines.pool import (
-    DedupConfig,
-    DropDuplicates,
-    QuestionPool,
-    check_question_sources,
-    generator_configs,
-)
+from drawreason.pipelines.pool import DropDuplicates, QuestionPool
 from drawreason.pipelines.real_data import SampleTrajectories
-from drawreason.schemas.layout import RECORDS_PER_PART, TEACHER_CACHE
+from drawreason.pipelines.stage import QuestionStageConfig, write_sft_outputs
 from drawreason.schemas.records import Provenance
 from drawreason.teachers.factory import TeacherConfig
 
@@ -56,8 +41,9 @@ STAGE = "reflective"
 
 
 @dataclass(frozen=True)
-class ReflectiveConfig:
-    """Configuration of the reflective_data stage (every key can be set in --config).
+class ReflectiveConfig(QuestionStageConfig):
+    """Configuration of the reflective_data stage (every key can be set in --config); the keys
+    every data stage takes are `DataStageConfig`'s.
 
     The policy is `teacher` (kind, model, endpoint, ...); `teacher.samples_per_item` is K
     (default 8). Caps: `max_per_question` kept trajectories per question; `max_per_kind` per
@@ -66,25 +52,12 @@ class ReflectiveConfig:
     """
 
     num_samples: int = 200  # generated questions across subsets, before dedup
-    seed: int = 0
-    # Mixed into `seed` for the generated questions (generators.seeding.stage_seed) and part of
-    # their ids, so the stages of one seed draw disjoint questions; give two stages the same
-    # salt for the same questions, "" for the unsalted seeding of earlier versions.
     seed_salt: str = STAGE
-    mix: dict[str, float] = field(default_factory=lambda: {"maze": 0.5, "scenes": 0.5})
-    maze: MazeConfig = field(default_factory=MazeConfig)
-    scenes: SceneConfig = field(default_factory=SceneConfig)
-    inputs: tuple[InputConfig, ...] = ()
-    media: MediaConfig = field(default_factory=MediaConfig)
     teacher: TeacherConfig = field(default_factory=lambda: TeacherConfig(samples_per_item=8))
-    dedup: DedupConfig = field(default_factory=DedupConfig)
     min_accuracy: float = 1.0
     max_per_question: int = 2
     max_per_kind: int = 0
     max_per_subset: int = 0
-    max_images: int = 42
-    prompts_dir: str = ""
-    records_per_part: int = RECORDS_PER_PART  # a subset above it is split into parts
     # too_long above length.max_tokens (default: the hand-off's cutoff_len), as in cold start.
     length: LengthConfig = field(default_factory=LengthConfig)
     # Generated questions carry their oracle facts and every sample is grounded against them
@@ -94,18 +67,16 @@ class ReflectiveConfig:
     require_corrective: bool = False
 
     def __post_init__(self) -> None:
-        check_question_sources(self.num_samples, self.mix, self.inputs)
+        super().__post_init__()
         if self.require_corrective and not self.grounding.enabled:
             raise ValueError("require_corrective needs grounding.enabled")
-        check_salt(self.seed_salt)
         if not self.teacher.kind:
             raise ValueError(
                 "reflective_data samples from a policy model: pass --teacher openai|vllm and "
                 "--teacher-model (the cold-start checkpoint)"
             )
-        for key in ("max_per_question", "records_per_part"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if self.max_per_question < 1:
+            raise ValueError(f"max_per_question must be >= 1, got {self.max_per_question}")
         for key in ("max_per_kind", "max_per_subset"):
             if getattr(self, key) < 0:
                 raise ValueError(f"{key} must be >= 0 (0: no cap), got {getattr(self, key)}")
@@ -117,12 +88,6 @@ class ReflectiveConfig:
     @property
     def samples(self) -> int:
         return self.teacher.samples_per_item
-
-    def allocation(self) -> dict[str, int]:
-        return allocate(self.num_samples, self.mix) if self.num_samples else {}
-
-    def generator_configs(self) -> dict[str, Any]:
-        return generator_configs(self, self.allocation())
 
 
 class JudgeFn(beam.DoFn):
@@ -257,7 +222,7 @@ def build_pipeline(
         STAGE,
         k,
         teacher,
-        teacher.cache or join(output, TEACHER_CACHE),
+        config.teacher_cache(output),
         policy,
         config.seed,
         config.max_images,
@@ -290,11 +255,6 @@ def build_pipeline(
         )
         rejected_all.append(over)
     outcomes = (kept, *rejected_all, *errors_all) | "Outcomes" >> beam.Flatten()
-    parts = config.records_per_part
-    _ = (
-        outcomes
-        | "ByFile" >> beam.FlatMap(file_lines)
-        | "WriteJsonl" >> WriteSortedJsonl(output, parts)
+    return write_sft_outputs(
+        outcomes, expected, judged["images"], output, STAGE, config.records_per_part
     )
-    _ = judged["images"] | "WriteImages" >> WriteImages(output)
-    return (outcomes, expected) | "Metrics" >> WriteMetrics(output, STAGE, parts)

@@ -23,15 +23,10 @@ from drawreason.drawing.images import encode_png, image_key
 from drawreason.drawing.prompts import Prompts
 from drawreason.filters.dedup import EvalSet
 from drawreason.filters.scoring import normalize_choice, unwrap_answer
-from drawreason.generators.maze import MazeConfig
-from drawreason.generators.scenes import SceneConfig
-from drawreason.generators.seeding import check_salt
-from drawreason.inputs.media import MediaConfig, smart_resize
+from drawreason.inputs.media import smart_resize
 from drawreason.inputs.prepare import PreparedItem
-from drawreason.inputs.sources import InputConfig
 from drawreason.integrations.verl.data import verl_features, verl_record
 from drawreason.pipelines.accounting import WriteMetrics
-from drawreason.pipelines.cold_start import allocate
 from drawreason.pipelines.io import (
     GroupIntoParts,
     WriteImages,
@@ -40,19 +35,12 @@ from drawreason.pipelines.io import (
     join,
 )
 from drawreason.pipelines.outcomes import KEPT, REJECTED, Outcome, rejection_outcome
-from drawreason.pipelines.pool import (
-    DedupConfig,
-    DropDuplicates,
-    QuestionPool,
-    check_question_sources,
-    generator_configs,
-)
+from drawreason.pipelines.pool import DropDuplicates, QuestionPool
 from drawreason.pipelines.real_data import SampleTrajectories
+from drawreason.pipelines.stage import QuestionStageConfig
 from drawreason.schemas.layout import (
     PARQUET,
-    RECORDS_PER_PART,
     RL,
-    TEACHER_CACHE,
     VERL,
     data_file,
     part_count,
@@ -62,6 +50,7 @@ from drawreason.schemas.layout import (
 from drawreason.schemas.oracle import oracle_json, resize_oracle
 from drawreason.schemas.records import Provenance, QAItem, to_json
 from drawreason.schemas.rl import (
+    DEFAULT_RL_FORMAT,
     OPTION_LETTERS,
     PATCH,
     VERL_FORMAT,
@@ -71,7 +60,6 @@ from drawreason.schemas.rl import (
     to_rl_record,
 )
 from drawreason.schemas.sharegpt import image_path
-from drawreason.teachers.factory import TeacherConfig
 from PIL import Image
 
 STAGE = "rl_data"
@@ -111,44 +99,27 @@ class PassRateConfig:
 
 
 @dataclass(frozen=True)
-class RLDataConfig:
-    """Configuration of the rl_data stage (every key can be set in --config)."""
+class RLDataConfig(QuestionStageConfig):
+    """Configuration of the rl_data stage (every key can be set in --config); the keys every
+    data stage takes are `DataStageConfig`'s, `teacher` being the policy for pass rates."""
 
-    num_samples: int = 400  # generated questions across subsets, before dedup
-    seed: int = 0
-    # Mixed into `seed` for the generated questions (generators.seeding.stage_seed) and part of
-    # their ids, so the stages of one seed draw disjoint questions; give two stages the same
-    # salt for the same questions, "" for the unsalted seeding of earlier versions.
     seed_salt: str = STAGE
-    mix: dict[str, float] = field(default_factory=lambda: {"maze": 0.5, "scenes": 0.5})
-    maze: MazeConfig = field(default_factory=MazeConfig)
-    scenes: SceneConfig = field(default_factory=SceneConfig)
-    inputs: tuple[InputConfig, ...] = ()
-    media: MediaConfig = field(default_factory=MediaConfig)
-    teacher: TeacherConfig = field(default_factory=TeacherConfig)  # the policy, for pass rates
     pass_rate: PassRateConfig = field(default_factory=PassRateConfig)
-    dedup: DedupConfig = field(default_factory=DedupConfig)
-    rl_format: str = "vilasr_easyr1"  # record profile: vilasr_easyr1 | vilasr | easyr1 | verl
+    rl_format: str = DEFAULT_RL_FORMAT  # record profile: vilasr_easyr1 | vilasr | easyr1 | verl
     keys: RLKeys | None = None  # column names; default: those of `rl_format`
     rl_images: RLImages = field(default_factory=RLImages)
-    max_images: int = 42
-    prompts_dir: str = ""
     # Generated questions carry their oracle facts into every row (`reward_truth`, verl's
     # `extra_info.oracle`) for the reward's grounding term; false leaves them out.
     oracle: bool = True
-    records_per_part: int = RECORDS_PER_PART  # a subset above it is split into parts
 
     def __post_init__(self) -> None:
-        check_question_sources(self.num_samples, self.mix, self.inputs)
-        check_salt(self.seed_salt)
+        super().__post_init__()
         if self.pass_rate.enabled and not self.teacher.kind:
             raise ValueError(
                 "pass_rate needs a policy model to sample: pass --teacher openai|vllm and "
                 "--teacher-model (the cold-start checkpoint)"
             )
         rl_keys(self.rl_format)  # raises for an unknown profile
-        if self.records_per_part < 1:
-            raise ValueError(f"records_per_part must be >= 1, got {self.records_per_part}")
 
     @property
     def uses_teacher(self) -> bool:
@@ -163,12 +134,6 @@ class RLDataConfig:
     def columns(self) -> RLKeys:
         """The RL record's column names: `keys` if set, else the profile's."""
         return self.keys or rl_keys(self.rl_format)
-
-    def allocation(self) -> dict[str, int]:
-        return allocate(self.num_samples, self.mix) if self.num_samples else {}
-
-    def generator_configs(self) -> dict[str, Any]:
-        return generator_configs(self, self.allocation())
 
 
 def parquet_features(keys: RLKeys) -> Any:
@@ -401,7 +366,6 @@ def build_pipeline(
     output: str,
     provenance: Provenance,
     eval_set: EvalSet | None = None,
-    cache: str = "",
 ) -> beam.PCollection:
     """Wire the stage into `p`; returns the single-element PCollection of the metrics dict."""
     expected, items, rejected, errors = p | "Pool" >> QuestionPool(
@@ -428,7 +392,7 @@ def build_pipeline(
             STAGE,
             config.pass_rate.samples,
             teacher,
-            cache or join(output, TEACHER_CACHE),
+            config.teacher_cache(output),
             dataclasses.replace(provenance, producer=f"policy:{teacher.kind}:{teacher.model}"),
             config.seed,
             config.max_images,

@@ -178,13 +178,10 @@ def sft_features() -> Any:
 
 
 def rl_keys(run: Run) -> Any:
-    """The RL columns the run wrote: its `keys`, else those of its `rl_format` profile."""
-    from drawreason.schemas.rl import RLKeys, rl_keys
+    """The RL columns the run wrote (schemas.rl.run_rl_keys)."""
+    from drawreason.schemas.rl import run_rl_keys
 
-    keys = run.config.get("keys")
-    if not keys:
-        return rl_keys(run.config.get("rl_format") or "vilasr_easyr1")
-    return RLKeys(**{k: v for k, v in keys.items() if k in RLKeys.__dataclass_fields__})
+    return run_rl_keys(run.config)
 
 
 def rl_features(run: Run) -> Any:

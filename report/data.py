@@ -24,10 +24,11 @@ from drawreason.drawing.parse import parse_turn
 from drawreason.filters.length import LengthConfig, record_length
 from drawreason.filters.scoring import extract_answer, normalize_choice
 from drawreason.schemas import layout
-from drawreason.schemas.rl import resolve_image
+from drawreason.schemas.rl import RLKeys, resolve_image, run_rl_keys
 from drawreason.schemas.sharegpt import IMAGE_TOKEN, image_path
 
 KEPT, REJECTED, EVALUATED = "kept", "rejected", "evaluated"
+DEFAULT_KEYS = RLKeys()
 
 # "The index of the given image is 2 (width: 448, height: 448)." in user turns.
 _SIZE_RE = re.compile(r"\(width:\s*(\d+),\s*height:\s*(\d+)\)")
@@ -421,11 +422,16 @@ def rejection_entry(record: dict[str, Any], subset: str, stage: str) -> dict[str
     }
 
 
-def rl_entry(record: dict[str, Any], subset: str, shard: str) -> dict[str, Any]:
-    """The viewer entry of an RL record found in the run-relative file `shard`."""
-    paths = [
-        resolve_image(shard, p) for p in record.get("images") or record.get("image_path") or []
-    ]
+def rl_entry(
+    record: dict[str, Any], subset: str, shard: str, keys: RLKeys = DEFAULT_KEYS
+) -> dict[str, Any]:
+    """The viewer entry of an RL record found in the run-relative file `shard`, its columns
+    named by `keys` (the run's: schemas.rl.run_rl_keys)."""
+    columns = [k for k in (keys.images, keys.image_path) if k]  # either holds the paths
+    paths = [resolve_image(shard, p) for p in next(filter(None, map(record.get, columns)), [])]
+    question = (record.get(keys.problem) if keys.problem else "") or (
+        record.get(keys.question, "") if keys.question else ""
+    )
     return {
         "id": record.get("id", ""),
         "stage": "rl_data",
@@ -434,8 +440,8 @@ def rl_entry(record: dict[str, Any], subset: str, shard: str) -> dict[str, Any]:
         "reason": "",
         "detail": "",
         "system": "",
-        "question": record.get("problem") or record.get("question", ""),
-        "gold": record.get("answer"),
+        "question": question,
+        "gold": record.get(keys.answer),
         "termination": "",
         "inputs": [
             {"src": _src(p), "index": i + 1, "w": None, "h": None} for i, p in enumerate(paths)
@@ -474,6 +480,8 @@ def scan_run(root: str, max_per_group: int, seed: int) -> Scan:
     """One streaming pass over the run directory (see the module doc)."""
     stats = Stats()
     length = LengthConfig()  # the default processor bounds; text by the stated estimate
+    config = read_json_file(FileSystems.join(root, layout.CONFIG))
+    rl = run_rl_keys((config or {}).get("config") or {})  # the run's RL column names
     groups: dict[tuple[str, str, str], BottomK] = {}
 
     def offer(key: tuple[str, str, str], sample_id: str, build: Any) -> None:
@@ -539,7 +547,7 @@ def scan_run(root: str, max_per_group: int, seed: int) -> Scan:
             stats.kept[subset] += 1
             if record.get("question_type") == "multiple choice":
                 add_letter(
-                    stats, subset, str(record.get("answer", "")), len(record.get("options") or [])
+                    stats, subset, str(record.get(rl.answer, "")), len(record.get("options") or [])
                 )
             # RL image paths are relative to their file's folder; the viewer's to the run root.
             shard = path[len(root) :].lstrip("/")
@@ -558,17 +566,17 @@ def scan_run(root: str, max_per_group: int, seed: int) -> Scan:
             offer(key, sample, (line, benchmark, "evaluate", "eval"))
 
     for group in groups.values():
-        group._heap = [(r, k, _build(item)) for r, k, item in group._heap]
+        group._heap = [(r, k, _build(item, rl)) for r, k, item in group._heap]
     return Scan(
         stats=stats,
         groups=groups,
         metrics=read_json_file(FileSystems.join(root, layout.METRICS)),
-        config=read_json_file(FileSystems.join(root, layout.CONFIG)),
+        config=config,
         evaluation=eval_results(root),
     )
 
 
-def _build(item: tuple[str, str, str, str]) -> dict[str, Any]:
+def _build(item: tuple[str, str, str, str], rl: RLKeys = DEFAULT_KEYS) -> dict[str, Any]:
     line, subset, stage, kind = item
     record = json.loads(line)
     if kind == "sft":
@@ -579,4 +587,4 @@ def _build(item: tuple[str, str, str, str]) -> dict[str, Any]:
         wrapped = {"sample_id": record["item"]["id"], "reason": eval_reason(record),
                    "trajectory": record}  # fmt: skip
         return {**rejection_entry(wrapped, subset, stage), "status": EVALUATED}
-    return rl_entry(record, subset, stage)
+    return rl_entry(record, subset, stage, rl)

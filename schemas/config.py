@@ -7,7 +7,7 @@ import hashlib
 import json
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, Union
 
 T = TypeVar("T")
@@ -15,6 +15,26 @@ T = TypeVar("T")
 
 class ConfigError(ValueError):
     """A config value is wrong; the message names the full key path."""
+
+
+SECTIONS = "drawreason_sections"  # the field metadata key of `sections_field`
+
+
+def sections_field(entries: Callable[[], dict[str, type]]) -> Any:
+    """A dict field of a config dataclass whose entries are top-level keys of the config:
+    `entries()` names the keys it takes and the dataclass each one is built as (the registered
+    generators: `maze:` and `scenes:` are keys of a stage's config, held in its `generators`
+    field). A config file or `config_to_dict` never shows the field's own name."""
+    return dataclasses.field(default_factory=dict, metadata={SECTIONS: entries})
+
+
+def config_sections(cls: type) -> dict[str, tuple[str, type]]:
+    """{section key: (field name, dataclass)} of the sections fields of `cls`."""
+    out: dict[str, tuple[str, type]] = {}
+    for f in dataclasses.fields(cls):
+        if SECTIONS in f.metadata:
+            out.update({key: (f.name, kind) for key, kind in f.metadata[SECTIONS]().items()})
+    return out
 
 
 def _convert(value: Any, hint: Any, path: str) -> Any:
@@ -84,13 +104,24 @@ def build_config(cls: type[T], data: dict[str, Any], path: str = "config") -> T:
     dataclass's own validation refuses.
     """
     hints = typing.get_type_hints(cls)
-    fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    sections = config_sections(cls)
+    plain = {f.name for f in dataclasses.fields(cls) if f.init and SECTIONS not in f.metadata}
+    clash = sorted(plain & set(sections))
+    if clash:
+        raise ConfigError(f"{path}: section(s) {', '.join(clash)} have the name of a key")
+    fields = plain | set(sections)
     unknown = sorted(set(data) - fields)
     if unknown:
         raise ConfigError(
             f"{path}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(fields))}"
         )
-    kwargs = {k: _convert(v, hints[k], f"{path}.{k}") for k, v in data.items()}
+    kwargs: dict[str, Any] = {}
+    for k, v in data.items():
+        if k in sections:
+            name, kind = sections[k]
+            kwargs.setdefault(name, {})[k] = _convert(v, kind, f"{path}.{k}")
+        else:
+            kwargs[k] = _convert(v, hints[k], f"{path}.{k}")
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as exc:
@@ -116,8 +147,13 @@ def merge_overrides(cls: type[T], base: T, overrides: dict[str, Any], path: str 
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
-    """A JSON-native dict of a config (tuples become lists)."""
-    return json.loads(json.dumps(dataclasses.asdict(config)))
+    """A JSON-native dict of a config (tuples become lists), the entries of a sections field
+    at the top level (`sections_field`), as a config file spells them."""
+    data = json.loads(json.dumps(dataclasses.asdict(config)))
+    for f in dataclasses.fields(config):
+        if SECTIONS in f.metadata:
+            data.update(data.pop(f.name))
+    return data
 
 
 def config_hash(config: Any, ignore: Sequence[str] = ()) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +44,7 @@ VILASR_DATA_TYPES = ("maze", "vqa", "video", "spatial_r1")
 # the default JSONL columns (the run's record and accounting) and writes verl's own rows
 # (integrations.verl.data) to `verl/<subset>.parquet` instead of `rl/<subset>.parquet`.
 VERL_FORMAT = "verl"
+DEFAULT_RL_FORMAT = "vilasr_easyr1"
 RL_FORMATS: dict[str, RLKeys] = {
     "vilasr_easyr1": RLKeys(),
     "vilasr": RLKeys(problem="", images=""),
@@ -90,6 +91,17 @@ def rl_keys(rl_format: str) -> RLKeys:
     if rl_format not in RL_FORMATS:
         raise ValueError(f"unknown rl_format {rl_format!r}; known: {', '.join(RL_FORMATS)}")
     return RL_FORMATS[rl_format]
+
+
+def run_rl_keys(config: Mapping[str, Any]) -> RLKeys:
+    """The RL columns a run wrote, from its resolved config (config.json's `config`): its
+    `keys` when set, else those of its `rl_format` profile (the default profile for a run that
+    names neither). Every reader of a run's RL records (report, trainer, hand-off, publish)
+    takes the column names from here. Raises ValueError for an unknown profile."""
+    keys = config.get("keys")
+    if not keys:
+        return rl_keys(config.get("rl_format") or DEFAULT_RL_FORMAT)
+    return RLKeys(**{k: v for k, v in keys.items() if k in RLKeys.__dataclass_fields__})
 
 
 def vilasr_data_type(data_type: str, num_images: int) -> str:

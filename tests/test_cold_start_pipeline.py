@@ -36,7 +36,8 @@ def _lines(path: Path) -> list[dict]:
 
 @pytest.fixture
 def scripted(monkeypatch):
-    monkeypatch.setitem(registry.GENERATORS, "scripted", (ScriptedConfig, generate_scripted))
+    spec = registry.GeneratorSpec(ScriptedConfig, generate_scripted)
+    monkeypatch.setitem(registry.GENERATORS, "scripted", spec)
 
 
 def test_every_outcome_is_routed_and_counted(scripted, tmp_path):

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from drawreason.generators.maze import MazeConfig
 from drawreason.generators.scenes import SceneConfig
-from drawreason.pipelines.cold_start import ColdStartConfig, allocate
+from drawreason.pipelines.cold_start import ColdStartConfig
+from drawreason.pipelines.stage import allocate
 from drawreason.schemas.records import rejection_from_dict, trajectory_from_dict
 from drawreason.schemas.sharegpt import validate_sharegpt
 
@@ -63,13 +64,13 @@ def test_cold_start_teacher_on_generated_tasks_is_grounded_against_the_oracle(tm
     )
     stage_config = ColdStartConfig(
         mix={"maze": 0.5, "scenes": 0.5},
-        scenes=SceneConfig(question_mix=(("closest", 1.0),), reflective_share=0.0),
+        generators={"scenes": SceneConfig(question_mix=(("closest", 1.0),), reflective_share=0.0)},
     )
     questions = generated_questions(
         allocate(8, stage_config.mix),
         0,
         "cold_start",
-        {"maze": MazeConfig(), "scenes": stage_config.scenes},
+        {"maze": MazeConfig(), "scenes": stage_config.generators["scenes"]},
     )
     out = tmp_path / "out"
     with ScriptedServer(GroundedTeacher(questions, _plan)) as server:

@@ -134,7 +134,9 @@ def test_accounting_with_too_long(tmp_path):
     from tests.factories import PROVENANCE
     from tests.scripted import OUTCOMES, ScriptedConfig, generate_scripted
 
-    registry.GENERATORS["scripted"] = (ScriptedConfig, generate_scripted)
+    registry.register_generator(
+        "scripted", registry.GeneratorSpec(ScriptedConfig, generate_scripted)
+    )
     try:
         n = 2 * len(OUTCOMES)
         config = ColdStartConfig(
@@ -146,7 +148,7 @@ def test_accounting_with_too_long(tmp_path):
         build_pipeline(pipeline, config, str(tmp_path), PROVENANCE)
         pipeline.run().wait_until_finish()
     finally:
-        del registry.GENERATORS["scripted"]
+        registry.unregister_generator("scripted")
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["accounted"] and metrics["input"] == n and metrics["kept"] == 0
     assert metrics["rejected"]["too_long"] == 2  # the two that every filter keeps

@@ -149,7 +149,7 @@ def test_config_builds_from_json_like_dicts():
 
 
 def test_registry_knows_the_maze_and_names_known_generators():
-    config_class, generate = registry.get_generator("maze")
-    assert config_class is MazeConfig and generate is generate_maze_sample
+    spec = registry.get_generator("maze")
+    assert spec.config_class is MazeConfig and spec.generate is generate_maze_sample
     with pytest.raises(KeyError, match="known generators: .*maze"):
         registry.get_generator("labyrinth")

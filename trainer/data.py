@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drawreason.generators.registry import turn_budgets
 from drawreason.schemas import layout
+from drawreason.schemas.rl import run_rl_keys
 from PIL import Image
 
 log = logging.getLogger(__name__)
@@ -116,7 +118,8 @@ def load_sft_samples(data: str | Path, datasets: Sequence[str] = ()) -> list[SFT
 
 @dataclass(frozen=True)
 class RLSample:
-    """One RL record (docs/formats.md, RL records) with absolute image paths."""
+    """One RL record (docs/formats.md, RL records) with absolute image paths, the subset it
+    belongs to and its turn budget (`max_calls`, 0: the trainer's default)."""
 
     id: str
     question: str
@@ -126,46 +129,98 @@ class RLSample:
     data_type: str
     images: tuple[str, ...]
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    subset: str = ""
+    max_calls: int = 0
 
 
 SCORED_TYPES = ("multiple choice", "numerical")
 
 
-def rl_shards(data: str | Path) -> list[Path]:
-    """RL shards: every file of `data/rl/` (one per subset, or its parts) of a run directory,
-    or one .jsonl file."""
+def rl_run_config(data: str | Path) -> dict[str, Any]:
+    """The resolved config of the rl_data run that `data` is (a run directory) or lies in (a
+    .jsonl file: the nearest folder above it with a config.json): config.json's `config`, {}
+    for a loose file or a run of another stage. Column names and turn budgets are read from
+    it, never guessed from the records."""
+    path = Path(data).resolve()
+    folders = [path] if path.is_dir() else list(path.parents)
+    for folder in folders:
+        config_path = folder / layout.CONFIG
+        if config_path.is_file():
+            doc = json.loads(config_path.read_text(encoding="utf-8"))
+            return dict(doc.get("config") or {}) if doc.get("stage") == "rl_data" else {}
+    return {}
+
+
+def rl_subset_shards(data: str | Path) -> list[tuple[str, Path]]:
+    """(subset, file) of every RL shard: each file of `data/rl/` (one per subset, or its
+    parts) of a run directory, or one .jsonl file (its subset named by the layout)."""
     data = Path(data)
     if data.is_file():
-        return [data]
+        found = layout.find_subsets(str(data.parent), [str(data)])
+        if not found:  # one part of a split subset: the subset is its folder
+            found = layout.find_subsets(str(data.parent.parent), [str(data)])
+        return [(found[0].name if found else data.stem, data)]
     folder = data / layout.RL
     pattern = "*" + layout.JSONL
     listing = [str(p) for p in (*folder.glob(pattern), *folder.glob("*/" + pattern))]
-    found = layout.find_subsets(str(folder), listing)
-    shards = [Path(f) for subset in found for f in subset.files]
+    shards = [
+        (subset.name, Path(f))
+        for subset in layout.find_subsets(str(folder), listing)
+        for f in subset.files
+    ]
     if not shards:
         raise FileNotFoundError(f"{data}: no rl/*.jsonl shards")
     return shards
 
 
+def rl_shards(data: str | Path) -> list[Path]:
+    """RL shards: every file of `data/rl/` (one per subset, or its parts) of a run directory,
+    or one .jsonl file."""
+    return [path for _, path in rl_subset_shards(data)]
+
+
 def load_rl_samples(data: str | Path) -> list[RLSample]:
-    """RL records whose answers can be scored (multiple choice, numerical)."""
+    """RL records whose answers can be scored (multiple choice, numerical), read with the
+    column names of the run that wrote them (schemas.rl.run_rl_keys of its config.json), and
+    each generated subset's turn budget from the same config (generators.registry
+    turn_budgets). Raises ValueError when the run's records have no `question` column (the
+    trainer renders the question itself) or a record lacks a column the run names."""
+    config = rl_run_config(data)
+    keys = run_rl_keys(config)
+    budgets = turn_budgets(config)
+    if not keys.question:
+        raise ValueError(
+            f"{data}: the run's RL records have no question column (rl_format "
+            f"{config.get('rl_format')!r}, keys {config.get('keys')}); the trainer needs one: "
+            "set keys.question in the rl_data config"
+        )
+    image_keys = [k for k in (keys.images, keys.image_path) if k]  # either holds the paths
     samples = []
-    for path in rl_shards(data):
+    for subset, path in rl_subset_shards(data):
         for record in _jsonl(path):
             if record.get("question_type") not in SCORED_TYPES:
                 continue
-            rel = record.get("images") or record.get("image_path") or []
+            image_key = next((k for k in image_keys if k in record), image_keys[0])
+            missing = [k for k in (keys.question, image_key, keys.answer) if k not in record]
+            if missing:
+                raise ValueError(
+                    f"{path}: record {record.get('id')!r} has no column(s) {missing}, which "
+                    "the run's config names"
+                )
+            rel = record[image_key] or []
             root = _image_root(path, rel[0])
             samples.append(
                 RLSample(
                     id=str(record["id"]),
-                    question=record["question"],
+                    question=record[keys.question],
                     options=tuple(record.get("options") or ()),
-                    answer=str(record["answer"]),
+                    answer=str(record[keys.answer]),
                     question_type=record["question_type"],
                     data_type=record.get("data_type", ""),
                     images=tuple(str(root / r) for r in rel),
                     extra={"grid_size": record.get("grid_size")},
+                    subset=subset,
+                    max_calls=budgets.get(subset, 0),
                 )
             )
     return samples

@@ -2,8 +2,9 @@
 
 Each step takes `questions_per_step` questions and rolls out `group_size` trajectories per
 question through `rollout.conversation.Conversation` -- the same conversation and
-`drawing.environment.DrawingEnv` the data pipeline uses, so budgets (max_calls, 20 for mazes,
-max_images), environment replies, rendered images and termination reasons follow docs/protocol.md.
+`drawing.environment.DrawingEnv` the data pipeline uses, so budgets (a generated subset's own
+from the RL run's config, e.g. 20 for mazes, else `max_calls`; `max_images`), environment
+replies, rendered images and termination reasons follow docs/protocol.md.
 The policy generates each assistant turn from the exact token sequence of the trajectory
 so far (its own sampled ids, not a re-tokenisation of the text), the environment executes it
 and appends its reply and rendered images as a user turn.
@@ -71,8 +72,9 @@ class GRPOConfig:
     warmup_steps: int = 0
     kl_coef: float = 0.0
     max_grad_norm: float = 1.0
-    max_calls: int = 10  # budgets: docs/protocol.md
-    maze_max_calls: int = 20
+    # budgets (docs/protocol.md): a generated subset's own, from its generator's section of
+    # the RL run's config (a maze's 20); max_calls for every other question
+    max_calls: int = 10
     max_images: int = 42
     max_length: int = 8192  # a trajectory whose context exceeds this ends as turn_truncated
     temperature: float = 1.0
@@ -317,7 +319,7 @@ def make_rollouts(
     )
     for g, sample in enumerate(samples):
         images = tuple(open_image(p) for p in sample.images)
-        calls = config.maze_max_calls if sample.data_type == "maze" else config.max_calls
+        calls = sample.max_calls or config.max_calls
         env_config = EnvConfig(calls, config.max_images)
         sizes = [im.size for im in images]
         system = prompts.system(*sizes[0], env_config.max_calls, len(sizes))

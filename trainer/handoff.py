@@ -27,8 +27,9 @@ from typing import Any
 
 import yaml
 from drawreason.schemas import layout
-from drawreason.schemas.rl import RLKeys
+from drawreason.schemas.rl import RLKeys, run_rl_keys
 from drawreason.schemas.sharegpt import CUTOFF_LEN, IMAGE_MAX_PIXELS
+from drawreason.trainer.data import rl_run_config
 from drawreason.trainer.handoff_rl import trl_command, verl_command
 
 TRAINER_DIR = Path(__file__).resolve().parent
@@ -130,9 +131,6 @@ def _datasets(run_dir: Path, prefix: str) -> list[str]:
     return [name for name, entry in info.items() if entry.get("file_name", "").startswith(prefix)]
 
 
-REWARD_TRUTH = RLKeys().reward_truth  # the answer with its oracle facts (schemas/rl.py)
-
-
 def _columns(shard: Path) -> list[str]:
     """The column names of an RL shard (Parquet schema, or the first JSONL record's keys)."""
     if shard.suffix == layout.PARQUET:
@@ -199,16 +197,28 @@ def llamafactory_sft(
     return config
 
 
-def easyr1_grpo(model: str, train_files: str, val_files: str, output_dir: str) -> dict[str, Any]:
-    """The EasyR1 GRPO config with the published defaults (8 rollouts, no KL, lr 1e-6)."""
+DEFAULT_KEYS = RLKeys()
+
+
+def easyr1_grpo(
+    model: str, train_files: str, val_files: str, output_dir: str, keys: RLKeys = DEFAULT_KEYS
+) -> dict[str, Any]:
+    """The EasyR1 GRPO config with the published defaults (8 rollouts, no KL, lr 1e-6), its
+    data keys the RL run's column names `keys` (schemas.rl.run_rl_keys). Raises ValueError
+    when the run wrote no `problem` column (EasyR1's prompt: one `<image>` per image)."""
+    if not keys.problem:
+        raise ValueError(
+            "EasyR1 reads the prompt with its <image> placeholders from the `problem` column, "
+            "which this RL run did not write (its rl_format/keys leave it out)"
+        )
     return {
         "data": {
             "train_files": train_files,
             "val_files": val_files,
-            "prompt_key": "problem",  # our RL shards: "<image>" placeholders + question + options
+            "prompt_key": keys.problem,  # "<image>" placeholders + question + options
             # the answer, with a generated question's oracle facts (the reward's grounding)
-            "answer_key": REWARD_TRUTH,
-            "image_key": "images",
+            "answer_key": keys.reward_truth or keys.answer,
+            "image_key": keys.images or keys.image_path,
             "max_prompt_length": 4096,
             "max_response_length": 8192,
             "rollout_batch_size": 512,
@@ -333,9 +343,10 @@ def write_handoff(
         # per file, so a single file is passed when there is one, else the rl directory.
         train = str(shards[0]) if len(shards) == 1 else str(rl_dir)
         start = str(stage2_out) if reflective else (str(stage1_out) if cold else model)
-        config = easyr1_grpo(start, train, train, str(stage3_out))
-        if REWARD_TRUTH not in _columns(shards[0]):  # older runs, or `keys` left it out
-            config["data"]["answer_key"] = "answer"
+        keys = run_rl_keys(rl_run_config(run))
+        config = easyr1_grpo(start, train, train, str(stage3_out), keys)
+        if config["data"]["answer_key"] not in _columns(shards[0]):  # runs before reward_truth
+            config["data"]["answer_key"] = keys.answer
         if shards[0].suffix == ".jsonl":  # image paths are relative to the JSONL's folder
             config["data"]["image_dir"] = str(rl_dir)
         bad = check_easyr1_keys(config)
