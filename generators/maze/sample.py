@@ -160,7 +160,15 @@ def generate_maze_sample(
     if config.trace_granularity == "junction":
         junctions = {cell for cell in tree.nodes if tree.degree(cell) >= 3}
     trace = build_trace(
-        question, path, g, config.image_size, config.max_calls, mistake, phrasing, junctions
+        question,
+        path,
+        g,
+        config.image_size,
+        config.max_calls,
+        mistake,
+        phrasing,
+        junctions,
+        whole_route=config.trace_granularity == "route",
     )
     image = render_maze(tree, g, start, goal, config.image_size)
     runs = path_runs(path)
