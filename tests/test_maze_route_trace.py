@@ -6,7 +6,10 @@ oracle traces of every granularity."""
 import json
 import re
 
+import apache_beam as beam
 import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
 from drawreason.drawing.prompts import Prompts
 from drawreason.generators.diversity import wrong_turn_reply
 from drawreason.generators.maze import MazeConfig, generate_maze_sample
@@ -15,6 +18,7 @@ from drawreason.generators.maze.config import TRACE_GRANULARITIES
 from drawreason.generators.maze.render import cell_center
 from drawreason.generators.oracle import build_oracle_sample
 from drawreason.generators.seeding import sample_rng
+from drawreason.pipelines.cold_start import ColdStartConfig, build_pipeline
 from drawreason.trainer.reward import compute_score, trajectory_sequence
 
 from benchmarks.trace_diversity import maze_replies, measure, pattern, template
@@ -195,3 +199,34 @@ def test_reward_gives_full_marks_to_correct_oracle_traces(granularity):
         else:
             assert got["reflection"] == 0.0 and got["grounding"] == 1.0, traj.id
     assert reflective >= 3
+
+
+def test_cold_start_refuses_route_traces_that_min_turns_would_reject():
+    with pytest.raises(ValueError, match="set min_turns: 2"):
+        ColdStartConfig(maze=MazeConfig(trace_granularity="route"))
+    ColdStartConfig(maze=MazeConfig(trace_granularity="route"), min_turns=2)
+    ColdStartConfig(maze=MazeConfig(trace_granularity="route"), mix={"scenes": 1.0})
+
+
+def test_cold_start_keeps_every_whole_route_maze(tmp_path):
+    config = ColdStartConfig(
+        num_samples=12,
+        mix={"maze": 1.0},
+        maze=MazeConfig(trace_granularity="route", grid_sizes=(4, 5), reflective_share=0.5),
+        min_turns=2,
+    )
+    pipeline = TestPipeline(
+        runner="FnApiRunner", options=beam.options.pipeline_options.PipelineOptions([])
+    )
+    metrics = build_pipeline(pipeline, config, str(tmp_path), PROVENANCE)
+    summary = metrics | beam.Map(lambda m: (m["input"], m["kept"], m["rejected"]))
+    assert_that(summary, equal_to([(12, 12, {})]))
+    pipeline.run().wait_until_finish()
+    records = [
+        json.loads(line)
+        for path in sorted((tmp_path / "sft").rglob("*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+    assert len(records) == 12
+    images = sorted(len(r["images"]) for r in records)
+    assert set(images) <= {2, 3} and 3 in images and 2 in images
