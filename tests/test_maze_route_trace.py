@@ -230,3 +230,12 @@ def test_cold_start_keeps_every_whole_route_maze(tmp_path):
     assert len(records) == 12
     images = sorted(len(r["images"]) for r in records)
     assert set(images) <= {2, 3} and 3 in images and 2 in images
+
+
+def test_same_seed_same_bytes_other_seeds_other_words():
+    first = [_sample(s, reflective_share=0.5) for s in range(6)]
+    again = [_sample(s, reflective_share=0.5) for s in range(6)]
+    for a, b in zip(first, again, strict=True):
+        assert a.replies == b.replies and a.images[0].tobytes() == b.images[0].tobytes()
+    openers = {_sample(s).replies[0].split(" row")[0] for s in range(30)}
+    assert len(openers) >= 4

@@ -24,7 +24,7 @@ class Trace:
 
     replies: tuple[str, ...]
     tool_turns: int
-    segments_per_turn: tuple[int, ...]  # route segments drawn by each tool turn (wrong one: 0)
+    segments_per_turn: tuple[int, ...]  # route segments each tool turn draws right (wrong: 0)
     reflective: bool
 
 
