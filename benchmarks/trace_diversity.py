@@ -2,7 +2,7 @@
 
 Usage:
   python benchmarks/trace_diversity.py [--subset maze|scenes] [--n 2000] [--seed 0]
-         [--reflective-share 0.2] [--granularity segment|junction] [--top 10] [--show 0]
+         [--reflective-share 0.2] [--granularity segment|junction|route] [--top 10] [--show 0]
 
 Generates samples `maze-00000000`, ... (or `scenes-00000000`, ..., text only) exactly as the
 pipeline does (`sample_rng(seed, sample_id)` into the generator), splits the think text of every

@@ -70,6 +70,16 @@ class ColdStartConfig(DataStageConfig):
                 raise ValueError(
                     f"teacher_subsets: {name!r} is not a generated subset of mix {self.mix}"
                 )
+        oracle_mazes = self.mix.get("maze") and (
+            "maze" not in self.teacher_subsets or self.oracle_beside_teacher
+        )
+        if oracle_mazes and self.maze.trace_granularity == "route" and self.min_turns > 2:
+            # A whole-route trace is one drawing and the answer: all but the reflective ones
+            # would be rejected too_few_turns.
+            raise ValueError(
+                f"maze.trace_granularity 'route' writes 2-turn traces; min_turns {self.min_turns}"
+                " would reject them as too_few_turns: set min_turns: 2"
+            )
         if self.teacher_subsets and not self.teacher.kind:
             raise ValueError(
                 f"teacher_subsets {list(self.teacher_subsets)} need a teacher: pass --teacher "

@@ -16,6 +16,7 @@ from drawreason.filters.grounding import (
 )
 from drawreason.filters.rules import CorrectiveFilter, GroundingFilter
 from drawreason.generators.maze import MazeConfig
+from drawreason.generators.maze.config import TRACE_GRANULARITIES
 from drawreason.generators.oracle import build_oracle_sample
 from drawreason.generators.scenes import SceneConfig
 from drawreason.generators.scenes.config import FAMILIES
@@ -65,13 +66,14 @@ def _assert_fully_grounded(trajectory):
 
 def test_every_oracle_maze_trace_is_grounded_with_a_shortest_route():
     reflective, corrective = Counter(), Counter()
-    for config in (MazeConfig(), MazeConfig(trace_granularity="junction")):
-        for trajectory in _oracle_samples("maze", config, MAZES // 2):
+    for name in TRACE_GRANULARITIES:
+        config = MazeConfig(trace_granularity=name)
+        for trajectory in _oracle_samples("maze", config, MAZES // len(TRACE_GRANULARITIES)):
             g = _assert_fully_grounded(trajectory)
             assert g.route is not None and g.route.valid and g.route.shortest, trajectory.id
             kind = trajectory.meta["mistake"]
             if trajectory.meta["reflective"]:
-                reflective[kind] += 1
+                reflective[name, kind] += 1
                 label = f"segment {trajectory.meta['mistake_at']['segment']}"
                 wrong, fixed = [c for c in g.checks if c.label == label]
                 assert fixed.grounded and fixed.on_route, (trajectory.id, fixed)
@@ -79,18 +81,24 @@ def test_every_oracle_maze_trace_is_grounded_with_a_shortest_route():
                     assert wrong.grounded and wrong.on_route is False, (trajectory.id, wrong)
                 else:  # a line on through the wall at the run's end
                     assert (wrong.grounded, wrong.reason) == (False, "line_through_wall"), wrong
-                corrective[kind] += [c.kind for c in g.corrections] == ["corrective"]
+                corrective[name, kind] += [c.kind for c in g.corrections] == ["corrective"]
                 assert trajectory.scores["reflection"] == 1.0, trajectory.id
                 assert trajectory.scores["reflection_line_moved"] == 1.0, trajectory.id
             else:
                 assert kind is None and trajectory.scores["reflection"] == 0.0
-    assert set(reflective) == {"wrong_turn", "through_wall"}, reflective
-    assert min(reflective.values()) >= 5 and corrective == reflective
+    kinds = {"wrong_turn", "through_wall"}
+    assert set(reflective) == {(n, k) for n in TRACE_GRANULARITIES for k in kinds}, reflective
+    assert corrective == reflective
+    for kind in kinds:
+        assert sum(c for (_, k), c in reflective.items() if k == kind) >= 5, reflective
 
 
-def test_maze_mistake_kinds_follow_mistake_mix():
+@pytest.mark.parametrize("granularity", TRACE_GRANULARITIES)
+def test_maze_mistake_kinds_follow_mistake_mix(granularity):
     for kind in ("wrong_turn", "through_wall"):
-        config = MazeConfig(reflective_share=1.0, mistake_mix=((kind, 1.0),))
+        config = MazeConfig(
+            reflective_share=1.0, mistake_mix=((kind, 1.0),), trace_granularity=granularity
+        )
         kinds = Counter(t.meta["mistake"] for t in _oracle_samples("maze", config, 20))
         assert kinds[kind] >= 18, kinds  # the other kind only where the maze lacks this one
         for t in _oracle_samples("maze", config, 6):

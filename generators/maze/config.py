@@ -9,7 +9,7 @@ from drawreason.generators.maze.grid import ALGORITHMS
 
 QUESTION_KINDS: tuple[str, ...] = ("route", "moves", "turns")
 MISTAKE_KINDS: tuple[str, ...] = ("wrong_turn", "through_wall")
-TRACE_GRANULARITIES: tuple[str, ...] = ("segment", "junction")
+TRACE_GRANULARITIES: tuple[str, ...] = ("segment", "junction", "route")
 _MIN_CELL_PX = 8  # below this a cell's walls and marker no longer read clearly
 
 
@@ -36,7 +36,8 @@ class MazeConfig:
     num_options: int = 4
     max_calls: int = 20
     # "segment": one straight run per Path Tracer turn; "junction": every run up to the next
-    # cell with a choice of way (a corner is no choice) in one turn, when the budget allows.
+    # cell with a choice of way (a corner is no choice) in one turn, when the budget allows;
+    # "route": the whole route in one turn, then the answer turn checks the drawing first.
     trace_granularity: str = "segment"
 
     def __post_init__(self) -> None:

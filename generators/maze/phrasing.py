@@ -6,9 +6,15 @@ worded from the same pools as a correct step (`FIRST_MOVE`/`NEXT_MOVE`, `MOVE_BO
 nothing before the mistake tells it apart. Only the turn after it, which sees the wrong line in
 the rendered image (a dead end, a side branch, or a wall crossed), uses `NOTICE_*` and `REDRAW`.
 
+With `trace_granularity: route` one turn draws the whole route (`ROUTE_PLAN`, then one
+`FIRST_MOVE`/`NEXT_MOVE` sentence per segment) and the answer turn first checks the rendered
+route (`CHECK_ROUTE`); a staged mistake sits inside that one drawing, worded like the rest, the
+turn after it uses `NOTICE_*` and `REDRAW_ROUTE`, and the answer turn `CHECK_ROUTE_FIXED`.
+
 Fields: a, b, end, last, start, goal (cells as 'row 2, column 3'); toward ('upward',
 'to the left'); d ('up', 'left'); moves ('2 moves'); label ('segment 3'); seg ('segment 2' or
-'segments 2-4'); img, before (image numbers).
+'segments 2-4'); segs ('4 straight segments'); final ('segment 4', the route's last); img,
+before (image numbers).
 """
 
 from __future__ import annotations
@@ -77,6 +83,37 @@ CHECK_MANY: tuple[str, ...] = (
     "Checking image {img}: {seg} pass no wall on the way to {end}.",
     "The lines of {seg} keep to the open corridors up to {end}.",
 )
+# Whole-route granularity: the opening of the one turn that draws every segment.
+ROUTE_PLAN: tuple[str, ...] = (
+    "I draw the whole route from the start at {start} to the goal at {goal} in one call, "
+    "{segs} in all.",
+    "The route from the start at {start} to the goal at {goal} takes {segs}, and I trace every "
+    "one of them in this call.",
+    "Following the open corridors from the start at {start} to the goal at {goal}, I draw the "
+    "full route at once: {segs}.",
+    "One Path Tracer call can hold the whole route, so I trace all of it from {start} to the "
+    "goal at {goal}, {segs}.",
+    "I read the way from the start at {start} to the goal at {goal} off the maze and draw it "
+    "in one go as {segs}.",
+    "Rather than one line per call, I lay down the complete route from {start} to the goal at "
+    "{goal}: {segs}.",
+)
+# Whole-route granularity: the answer turn first checks the drawn route in image `img`.
+CHECK_ROUTE: tuple[str, ...] = (
+    "Image {img} shows {segs} joined end to end from the start to the goal, none of them "
+    "crossing a wall.",
+    "Checking image {img}: every drawn line keeps to open corridors, and {final} ends on the "
+    "goal at {goal}.",
+    "In image {img} the drawn route is unbroken from {start} to {goal} and passes through no wall.",
+    "Looking over image {img}, each line runs through open cells only, and the last one stops "
+    "at the goal.",
+    "The route in image {img} leaves the start at {start}, stays between the walls and reaches "
+    "the goal.",
+    "Image {img} confirms the drawing: the lines meet at every bend, cross no wall and end at "
+    "{goal}, the goal.",
+    "Before answering I check image {img}: the route is open all the way and {final} finishes "
+    "at the goal.",
+)
 # The turn after a wrong turn: what the rendered image shows.
 NOTICE_DEAD_END: tuple[str, ...] = (
     "In image {img}, {label} runs into a dead end at {end}: walls close it on three sides, "
@@ -120,6 +157,32 @@ REDRAW: tuple[str, ...] = (
     "Back on image {before}, I redraw {label} along the correct passage.",
     "I return to image {before} and draw {label} again, this time along the route.",
     "The fix is to redraw {label} on image {before}, before the mistake.",
+)
+# Whole-route granularity: the mistaken segment redrawn on image `img`, the drawing that shows
+# it (redrawing every segment on the clean maze would repeat operations already executed, which
+# the protocol ends as `duplicate_operation`), so the first line stays visible as a stub.
+REDRAW_ROUTE: tuple[str, ...] = (
+    "I redraw {label} on image {img}; the rest of the route there is right, and the first "
+    "line will stay visible as a stub beside the new one.",
+    "The other segments in image {img} are fine, so I draw {label} again on that image along "
+    "the open passage; the old line remains as a stub.",
+    "The fix is to redraw {label} on image {img}, keeping the other segments; the stub of the "
+    "first line will still show.",
+    "On image {img} I replace {label} with a line along the route; its old stroke stays in the "
+    "picture but is no longer part of the route.",
+    "I correct {label} on image {img} itself, since every other segment there is right; the "
+    "first attempt remains visible as a short stub.",
+)
+# Whole-route granularity, after such a fix: the answer turn checks the corrected drawing.
+CHECK_ROUTE_FIXED: tuple[str, ...] = (
+    "In image {img} the new {label} joins its neighbours, so the labelled segments run through "
+    "open corridors from the start to the goal at {goal}; the stub beside it is left over.",
+    "Image {img} shows {label} along the open passage now, and with it the route is unbroken "
+    "up to the goal at {goal}, the short stub aside.",
+    "Checking image {img}: apart from the left-over stub, the lines form one open route from "
+    "{start} to the goal at {goal}, with {label} in its place.",
+    "With {label} corrected, image {img} shows the route meeting at every bend and ending at "
+    "the goal; the stub from the first attempt is not part of it.",
 )
 # The answer turn: the route read off the drawing, then the question's own step.
 ANSWER_ROUTE: tuple[str, ...] = (

@@ -26,16 +26,24 @@ from drawreason.generators.maze.solve import (
 from drawreason.generators.maze.trace import Mistake, build_trace, can_reflect
 
 
-def _usable_branches(tree: nx.Graph, path: list[Cell], max_calls: int) -> list[SideBranch]:
-    return [b for b in side_branches(tree, path) if can_reflect(b, max_calls)]
+def _fits(mistake: Mistake, path: list[Cell], config: MazeConfig) -> bool:
+    """The mistake fits the budget; with route granularity it is not in the last segment, since
+    a correct whole-route turn always ends its text at the goal and this one could not."""
+    if config.trace_granularity == "route" and mistake.run_index == len(path_runs(path)) - 1:
+        return False
+    return can_reflect(mistake, config.max_calls)
+
+
+def _usable_branches(tree: nx.Graph, path: list[Cell], config: MazeConfig) -> list[SideBranch]:
+    return [b for b in side_branches(tree, path) if _fits(b, path, config)]
 
 
 def _usable_crossings(
     tree: nx.Graph, path: list[Cell], g: int, config: MazeConfig
 ) -> list[WallCrossing]:
-    """Wall crossings that fit the budget; with junction granularity only those whose run
+    """Wall crossings that fit (`_fits`); with junction granularity only those whose run
     starts a turn's group (at the start or a junction), so every turn still ends on one."""
-    out = [w for w in wall_crossings(tree, path, g) if can_reflect(w, config.max_calls)]
+    out = [w for w in wall_crossings(tree, path, g) if _fits(w, path, config)]
     if config.trace_granularity == "junction":
         out = [w for w in out if w.run_index == 0 or tree.degree(w.junction) >= 3]
     return out
@@ -49,7 +57,7 @@ def _pick_mistake(
     has a wall straight ahead."""
     for kind in kinds:
         if kind == "wrong_turn":
-            branches = _usable_branches(tree, path, config.max_calls)
+            branches = _usable_branches(tree, path, config)
             pool: list[Mistake] = [b for b in branches if b.leaf] or list(branches)
         else:
             pool = list(_usable_crossings(tree, path, g, config))
@@ -63,7 +71,6 @@ def _endpoints(
 ) -> tuple[Cell, Cell, list[Cell]]:
     min_moves, min_runs = config.min_moves(g), config.min_route_runs
     picked = None
-    max_calls = config.max_calls
     if mistake == "wrong_turn":
         # Prefer routes passing a straight dead-end corridor: the clearest wrong turn.
         for leaf_only in (True, False):
@@ -73,7 +80,7 @@ def _endpoints(
                 min_moves,
                 min_runs,
                 accept=lambda p, leaf_only=leaf_only: any(
-                    b.leaf or not leaf_only for b in _usable_branches(tree, p, max_calls)
+                    b.leaf or not leaf_only for b in _usable_branches(tree, p, config)
                 ),
                 attempts=32,
             )
@@ -160,7 +167,15 @@ def generate_maze_sample(
     if config.trace_granularity == "junction":
         junctions = {cell for cell in tree.nodes if tree.degree(cell) >= 3}
     trace = build_trace(
-        question, path, g, config.image_size, config.max_calls, mistake, phrasing, junctions
+        question,
+        path,
+        g,
+        config.image_size,
+        config.max_calls,
+        mistake,
+        phrasing,
+        junctions,
+        whole_route=config.trace_granularity == "route",
     )
     image = render_maze(tree, g, start, goal, config.image_size)
     runs = path_runs(path)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +24,7 @@ class Trace:
 
     replies: tuple[str, ...]
     tool_turns: int
-    segments_per_turn: tuple[int, ...]  # route segments drawn by each tool turn (wrong one: 0)
+    segments_per_turn: tuple[int, ...]  # route segments each tool turn draws right (wrong: 0)
     reflective: bool
 
 
@@ -208,6 +208,7 @@ def build_trace(
     mistake: Mistake | None = None,
     rng: np.random.Generator | None = None,
     junctions: Collection[Cell] | None = None,
+    whole_route: bool = False,
 ) -> Trace:
     """The oracle turns: Path Tracer segments between cell centres, one per straight run.
 
@@ -218,8 +219,8 @@ def build_trace(
     crossed) and redraws the segment under the same label on the image before the mistake. `rng`
     picks the wording (`generators/maze/phrasing.py`); without it a fixed seed is used. With
     `junctions` (cells with three or more open sides), a turn draws every segment up to the next
-    junction when that fits the budget. Raises ValueError if the route is empty or the budget is
-    too small.
+    junction when that fits the budget. With `whole_route`, see `_whole_route_turns`. Raises
+    ValueError if the route is empty or the budget is too small.
     """
     runs = path_runs(path)
     if not runs:
@@ -235,6 +236,8 @@ def build_trace(
     def px(cell: Cell) -> tuple[int, int]:
         return cell_center_px(cell, grid_size, image_size)
 
+    if whole_route:
+        return _whole_route_turns(question, path, px, mistake, rng)
     wrong_at = None if mistake is None else mistake.run_index
     plan = None if junctions is None else _junction_plan(spans, junctions, max_calls, wrong_at)
     if plan is None:
@@ -281,5 +284,59 @@ def build_trace(
         replies=tuple(replies),
         tool_turns=len(plan),
         segments_per_turn=tuple(len(group) for group in plan),
+        reflective=mistake is not None,
+    )
+
+
+def _whole_route_turns(
+    question: MazeQuestion,
+    path: Sequence[Cell],
+    px: Callable[[Cell], tuple[int, int]],
+    mistake: Mistake | None,
+    rng: np.random.Generator,
+) -> Trace:
+    """One Path Tracer turn draws every segment on the maze (image 1 -> image 2); the answer
+    turn first checks image 2 (the route open and reaching the goal). With `mistake`, its
+    segment is drawn wrong inside that one drawing, worded like the others; the next turn
+    notices it in image 2 and redraws that segment on image 2 (image 3: the old line stays as a
+    stub, since redrawing the whole route on image 1 would repeat executed operations), and the
+    answer turn checks image 3. Three replies at most, so any budget of 3 calls fits."""
+    runs, spans = path_runs(path), run_spans(path)
+    n = len(runs)
+    segs = _plural(n, "straight segment")
+    plan = P.say(rng, P.ROUTE_PLAN, start=cell_text(path[0]), goal=cell_text(path[-1]), segs=segs)
+    sentences, ops = [plan], []
+    for k, (a, z) in enumerate(spans):
+        label = f"segment {k + 1}"
+        if mistake is not None and k == mistake.run_index:  # worded as a correct step
+            b = mistake
+            sentences.append(
+                _move_sentence(rng, k == 0, b.junction, b.end, b.direction, b.count, label, False)
+            )
+            ops.append(LineOp(1, px(b.junction), px(b.end), label))
+            continue
+        sentences.append(_segment_sentence(rng, k, runs, spans))
+        ops.append(LineOp(1, px(a), px(z), label))
+    replies = [format_tool_turn(" ".join(sentences), ops)]
+    cells = dict(start=cell_text(path[0]), goal=cell_text(path[-1]))
+    if mistake is None:
+        check = P.say(rng, P.CHECK_ROUTE, img=2, segs=segs, final=f"segment {n}", **cells)
+    else:
+        label = f"segment {mistake.run_index + 1}"
+        fixed = [
+            _notice(rng, mistake, 2),
+            P.say(rng, P.REDRAW_ROUTE, label=label, img=2),
+            _segment_sentence(rng, mistake.run_index, runs, spans),
+        ]
+        a, z = spans[mistake.run_index]
+        replies.append(format_tool_turn(" ".join(fixed), [LineOp(2, px(a), px(z), label)]))
+        check = P.say(rng, P.CHECK_ROUTE_FIXED, img=3, label=label, **cells)
+    answer = f"{check} {_answer_think(rng, question, path, runs)}"
+    replies.append(format_answer_turn(answer, question.answer))
+    per_turn = (n,) if mistake is None else (n - 1, 1)
+    return Trace(
+        replies=tuple(replies),
+        tool_turns=len(replies) - 1,
+        segments_per_turn=per_turn,
         reflective=mistake is not None,
     )
