@@ -73,7 +73,8 @@ class ColdStartConfig(DataStageConfig):
         oracle_mazes = self.mix.get("maze") and (
             "maze" not in self.teacher_subsets or self.oracle_beside_teacher
         )
-        if oracle_mazes and self.maze.trace_granularity == "route" and self.min_turns > 2:
+        granularity = self.generators["maze"].trace_granularity
+        if oracle_mazes and granularity == "route" and self.min_turns > 2:
             # A whole-route trace is one drawing and the answer: all but the reflective ones
             # would be rejected too_few_turns.
             raise ValueError(

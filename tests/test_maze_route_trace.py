@@ -203,16 +203,18 @@ def test_reward_gives_full_marks_to_correct_oracle_traces(granularity):
 
 def test_cold_start_refuses_route_traces_that_min_turns_would_reject():
     with pytest.raises(ValueError, match="set min_turns: 2"):
-        ColdStartConfig(maze=MazeConfig(trace_granularity="route"))
-    ColdStartConfig(maze=MazeConfig(trace_granularity="route"), min_turns=2)
-    ColdStartConfig(maze=MazeConfig(trace_granularity="route"), mix={"scenes": 1.0})
+        ColdStartConfig(generators={"maze": MazeConfig(trace_granularity="route")})
+    ColdStartConfig(generators={"maze": MazeConfig(trace_granularity="route")}, min_turns=2)
+    ColdStartConfig(generators={"maze": MazeConfig(trace_granularity="route")}, mix={"scenes": 1.0})
 
 
 def test_cold_start_keeps_every_whole_route_maze(tmp_path):
     config = ColdStartConfig(
         num_samples=12,
         mix={"maze": 1.0},
-        maze=MazeConfig(trace_granularity="route", grid_sizes=(4, 5), reflective_share=0.5),
+        generators={
+            "maze": MazeConfig(trace_granularity="route", grid_sizes=(4, 5), reflective_share=0.5)
+        },
         min_turns=2,
     )
     pipeline = TestPipeline(
