@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from drawreason.schemas import layout
+from drawreason.schemas.oracle import OracleFacts, oracle_from_dict
+from drawreason.schemas.rl import split_reward_truth
 from PIL import Image
 
 log = logging.getLogger(__name__)
@@ -116,7 +118,9 @@ def load_sft_samples(data: str | Path, datasets: Sequence[str] = ()) -> list[SFT
 
 @dataclass(frozen=True)
 class RLSample:
-    """One RL record (docs/formats.md, RL records) with absolute image paths."""
+    """One RL record (docs/formats.md, RL records) with absolute image paths; `oracle` the
+    generated question's oracle facts its `reward_truth` column carries (None for real data,
+    or a record written without the column)."""
 
     id: str
     question: str
@@ -125,6 +129,7 @@ class RLSample:
     question_type: str
     data_type: str
     images: tuple[str, ...]
+    oracle: OracleFacts | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
@@ -147,8 +152,25 @@ def rl_shards(data: str | Path) -> list[Path]:
     return shards
 
 
+def record_oracle(record: dict[str, Any]) -> OracleFacts | None:
+    """The oracle facts of an RL record's `reward_truth` column (schemas/rl.py), or None.
+    Raises ValueError for a malformed reward truth or facts, or one whose answer is not the
+    record's `answer`."""
+    truth = record.get("reward_truth")
+    if not truth:
+        return None
+    answer, facts = split_reward_truth(str(truth))
+    if answer != str(record["answer"]):
+        raise ValueError(
+            f"record {record.get('id')!r}: reward_truth answer {answer!r} is not its answer "
+            f"{record['answer']!r}"
+        )
+    return oracle_from_dict(facts)
+
+
 def load_rl_samples(data: str | Path) -> list[RLSample]:
-    """RL records whose answers can be scored (multiple choice, numerical)."""
+    """RL records whose answers can be scored (multiple choice, numerical), with the oracle
+    facts of generated questions (`record_oracle`)."""
     samples = []
     for path in rl_shards(data):
         for record in _jsonl(path):
@@ -165,6 +187,7 @@ def load_rl_samples(data: str | Path) -> list[RLSample]:
                     question_type=record["question_type"],
                     data_type=record.get("data_type", ""),
                     images=tuple(str(root / r) for r in rel),
+                    oracle=record_oracle(record),
                     extra={"grid_size": record.get("grid_size")},
                 )
             )
