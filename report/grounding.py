@@ -121,8 +121,13 @@ def _score_figure(scores: GroundingScores) -> Figure | None:
     return ("Grounding score per trajectory", chart, note, "")
 
 
+NO_COUNTS = '<p class="empty">metrics.json has no grounding counts.</p>'
+
+
 def _rejection_figure(found: dict[str, SubsetGrounding]) -> Figure:
     title = "Grounding rejections per reason"
+    if not found:
+        return (title, NO_COUNTS, "", "")
     subsets = sorted(found)
     reasons = [r for r in GROUNDING_REJECTIONS if any(found[s].rejected.get(r) for s in subsets)]
     if not reasons:
@@ -145,6 +150,8 @@ def _rejection_figure(found: dict[str, SubsetGrounding]) -> Figure:
 
 def _redraw_figure(found: dict[str, SubsetGrounding]) -> Figure:
     title = "Redraws judged against the oracle"
+    if not found:
+        return (title, NO_COUNTS, "", "")
     subsets = sorted(found)
     if not any(found[s].corrections for s in subsets):
         return (title, '<p class="empty">No label was redrawn on a generated question.</p>', "", "")

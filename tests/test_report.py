@@ -514,6 +514,20 @@ def test_grounding_figures_of_a_teacher_run_on_generated_tasks(grounded_run):
     assert "regressive · scenes" in redraws  # every kind is shown, at 0 too
 
 
+def test_grounding_scores_come_from_the_records_alone(grounded_run, tmp_path):
+    """Without metrics.json the score figure is drawn from the full records, and the two
+    figures that need the stage's counters say they have none (no claim of zero)."""
+    import shutil
+
+    for folder in ("sft", "rejected", "trajectories"):
+        shutil.copytree(grounded_run / folder, tmp_path / folder)
+    run_report(ReportConfig(), str(tmp_path))
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert sum(_bars(html, "p-grounding-scores").values()) == 8
+    assert html.count("metrics.json has no grounding counts.") == 2
+    assert "p-grounding-reasons" not in html and "No trajectory was rejected" not in html
+
+
 def test_grounding_figures_without_grounding_say_so(tmp_path):
     """A run with nothing grounded (oracle traces, real data, an older metrics.json) gets one
     empty grounding figure, and a metrics.json without grounding counters reads as none."""
