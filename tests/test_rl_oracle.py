@@ -353,3 +353,18 @@ def test_grpo_and_trl_refuse_a_negative_weight_and_a_mismatched_reward_truth(tmp
     Image.new("RGB", (28, 28)).save(tmp_path / "a.png")
     with pytest.raises(ValueError, match="is not its answer"):
         load_rl_samples(path)
+
+
+def test_grpo_step_log_means_grounding_over_questions_with_facts_only():
+    from drawreason.trainer.data import RLSample
+    from drawreason.trainer.grpo import PolicyRollout, _grounding_mean
+
+    sample = RLSample("q", "q", (), "B", "multiple choice", "vqa", ("a.png",))
+
+    def rollout(scores: dict) -> PolicyRollout:
+        return PolicyRollout(conv=None, sample=sample, group=0, scores=scores)
+
+    real = rollout({"overall": 2.0})
+    assert _grounding_mean([real]) == {}  # no facts, no key: a real-data run logs as before
+    generated = [rollout({"grounding": 1.0}), rollout({"grounding": 0.5})]
+    assert _grounding_mean([real, *generated]) == {"grounding": 0.75}
