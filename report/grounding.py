@@ -31,9 +31,10 @@ def score_bucket(grounding: Grounding) -> str:
     """The bucket of a trajectory's grounding score (see SCORE_BUCKETS)."""
     if not grounding.checks:
         return NOTHING_DRAWN
-    if grounding.score >= 1.0:
+    if all(check.grounded for check in grounding.checks):
         return "1"
-    return f"{min(int(grounding.score * 10), 9) / 10:.1f}"
+    # the score is rounded to 4 digits; round again so 0.3 * 10 is 3, not 2.9999...
+    return f"{min(int(round(grounding.score * 10, 6)), 9) / 10:.1f}"
 
 
 def bucket_label(bucket: str) -> str:
