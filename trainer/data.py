@@ -129,8 +129,8 @@ class RLSample:
     question_type: str
     data_type: str
     images: tuple[str, ...]
-    oracle: OracleFacts | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    oracle: OracleFacts | None = None
 
 
 SCORED_TYPES = ("multiple choice", "numerical")
@@ -152,18 +152,20 @@ def rl_shards(data: str | Path) -> list[Path]:
     return shards
 
 
-def record_oracle(record: dict[str, Any]) -> OracleFacts | None:
-    """The oracle facts of an RL record's `reward_truth` column (schemas/rl.py), or None.
-    Raises ValueError for a malformed reward truth or facts, or one whose answer is not the
-    record's `answer`."""
-    truth = record.get("reward_truth")
+def record_oracle(
+    record: dict[str, Any], truth_key: str = "reward_truth", answer_key: str = "answer"
+) -> OracleFacts | None:
+    """The oracle facts of an RL record's reward-truth column (`truth_key`, schemas/rl.py), or
+    None when it has none (real data, or the column left out). Raises ValueError for a
+    malformed reward truth or facts, or one whose answer is not the record's `answer_key`."""
+    truth = record.get(truth_key) if truth_key else None
     if not truth:
         return None
     answer, facts = split_reward_truth(str(truth))
-    if answer != str(record["answer"]):
+    if answer != str(record[answer_key]):
         raise ValueError(
-            f"record {record.get('id')!r}: reward_truth answer {answer!r} is not its answer "
-            f"{record['answer']!r}"
+            f"record {record.get('id')!r}: {truth_key} answer {answer!r} is not its answer "
+            f"{record[answer_key]!r}"
         )
     return oracle_from_dict(facts)
 
