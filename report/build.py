@@ -22,6 +22,7 @@ from apache_beam.io.filesystems import FileSystems
 from drawreason.filters.length import CUTOFF_LEN, ESTIMATE, length_summary
 from drawreason.report.data import EVALUATED, KEPT, REJECTED, Scan, letter_report, scan_run
 from drawreason.report.evaluation import evaluation_section
+from drawreason.report.grounding import grounding_figures
 from drawreason.report.svg import bar_chart
 from drawreason.report.traces import skewed_families, trace_figures
 from drawreason.schemas import layout
@@ -47,7 +48,7 @@ class ReportConfig:
 
 
 def _asset(name: str) -> str:
-    return resources.files("report").joinpath("assets", name).read_text(encoding="utf-8")
+    return resources.files(__package__).joinpath("assets", name).read_text(encoding="utf-8")
 
 
 def script_json(data: Any) -> str:
@@ -262,6 +263,7 @@ def plots(scan: Scan) -> list[str]:
             )
         )
     figs.append(_length_figure(scan, subsets))
+    figs += [_figure(*fig) for fig in grounding_figures(metrics, stats.grounding)]
     figs += [_figure(*fig) for fig in trace_figures(metrics)]
     return figs
 

@@ -23,7 +23,9 @@ from apache_beam.io.filesystems import FileSystems
 from drawreason.drawing.parse import parse_turn
 from drawreason.filters.length import LengthConfig, record_length
 from drawreason.filters.scoring import extract_answer, normalize_choice
+from drawreason.report.grounding import GroundingScores
 from drawreason.schemas import layout
+from drawreason.schemas.oracle import grounding_from_dict
 from drawreason.schemas.rl import RLKeys, resolve_image, run_rl_keys
 from drawreason.schemas.sharegpt import IMAGE_TOKEN, image_path
 
@@ -170,6 +172,9 @@ class Stats:
     # subset -> {estimated token length of a kept SFT record: n} (filters/length.py)
     tokens: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     tokens_unsized: int = 0  # kept records with an image whose size the text does not state
+    # per-trajectory grounding scores of the full records (kept teacher trajectories and
+    # rejections) of generated questions (report/grounding.py)
+    grounding: GroundingScores = field(default_factory=GroundingScores)
     unreadable: int = 0
 
 
@@ -527,6 +532,8 @@ def scan_run(root: str, max_per_group: int, seed: int) -> Scan:
             reason = str(record.get("reason", "?"))
             stats.rejected[(subset, reason)] += 1
             traj = record.get("trajectory")
+            if traj and traj.get("grounding"):
+                stats.grounding.add(subset, grounding_from_dict(traj["grounding"]), kept=False)
             if traj:
                 info = trajectory_scan(traj)
                 for size in info["input_sizes"]:
@@ -535,6 +542,20 @@ def scan_run(root: str, max_per_group: int, seed: int) -> Scan:
                     stats.sizes["rendered"][_size_key(*size)] += 1
             key = (subset, REJECTED, reason)
             offer(key, str(record.get("sample_id", "")), (line, subset, stage, "rejected"))
+
+    # Full records of kept teacher trajectories: only their grounding is read (the kept
+    # record itself was counted from sft/).
+    for _, subset, path in data_files(root, layout.TRAJECTORIES):
+        for line in read_lines(path):
+            if '"grounding"' not in line:  # real data: no oracle, nothing to parse for
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                stats.unreadable += 1
+                continue
+            if record.get("grounding"):
+                stats.grounding.add(subset, grounding_from_dict(record["grounding"]), kept=True)
 
     for _, subset, path in rl_files(root):
         stats.stages.add("rl_data")

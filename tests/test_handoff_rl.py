@@ -46,3 +46,4 @@ def test_overrides_and_args_carry_the_vilasr_hyper_parameters():
     assert overrides["algorithm.use_kl_in_reward"] == "False"
     args = trl_args("m", ["a.parquet"], "out")
     assert args[args.index("--num-generations") + 1] == "8"
+    assert args[args.index("--grounding-weight") + 1] == "0.0"  # the reward's term, off

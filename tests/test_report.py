@@ -412,3 +412,194 @@ def test_trace_figures_from_metrics_flag_a_skewed_family(tmp_path):
     assert "Trace diversity" in html and "Answer values per family · scenes" in html
     assert "<td>scenes</td><td>40</td><td>40</td><td>2</td><td>50.0</td><td>100.0%</td>" in html
     assert html.count("Skewed answers: direction (p = ") == 1
+
+
+# --- grounding against the oracle ------------------------------------------------------------
+
+MAZE_PLAN = ("good", "wall", "partial", "good")
+SCENE_PLAN = ("good", "wrong_box", "fixed", "cosmetic")
+
+
+@pytest.fixture(scope="module")
+def grounded_run(tmp_path_factory) -> Path:
+    """A real cold_start run whose mazes and scenes a scripted OpenAI-compatible teacher on
+    loopback rolls out (teacher_subsets): grounded trajectories, a line through a wall, a maze
+    route left unfinished, a wrong box, a wrong box then fixed, a cosmetic redraw."""
+    from drawreason.generators.maze import MazeConfig
+    from drawreason.generators.scenes import SceneConfig
+    from drawreason.pipelines.cold_start import ColdStartConfig
+    from drawreason.pipelines.stage import allocate
+
+    import run_pipeline
+    from tests.grounded_teacher import GroundedTeacher, generated_questions
+    from tests.scripted_server import ScriptedServer
+
+    base = tmp_path_factory.mktemp("grounded_run")
+    scenes = {"question_mix": [["closest", 1.0]], "reflective_share": 0.0}
+    config = {"mix": {"maze": 0.5, "scenes": 0.5}, "teacher_subsets": ["maze", "scenes"]}
+    (base / "c.json").write_text(json.dumps({**config, "scenes": scenes}))
+    stage = ColdStartConfig(
+        mix=config["mix"],
+        generators={"scenes": SceneConfig(question_mix=(("closest", 1.0),), reflective_share=0.0)},
+    )
+    configs = {"maze": MazeConfig(), "scenes": stage.generators["scenes"]}
+    questions = generated_questions(allocate(8, stage.mix), 0, "cold_start", configs)
+
+    def plan(question) -> str:
+        index = int(question.item.id.rsplit("-", 1)[1])
+        return (MAZE_PLAN if question.item.id.startswith("maze") else SCENE_PLAN)[index % 4]
+
+    out = base / "out"
+    with ScriptedServer(GroundedTeacher(questions, plan)) as server:
+        argv = ["--stage", "cold_start_data", "--output", str(out), "--num-samples", "8"]
+        argv += ["--config", str(base / "c.json"), "--teacher", "openai"]
+        argv += ["--teacher-endpoint", server.base_url, "--teacher-model", "scripted-vlm"]
+        assert run_pipeline.main(argv) == 0
+        assert not server.script_errors
+    return out
+
+
+def _bars(html: str, chart_id: str) -> dict[str, float]:
+    """{tooltip label: value} of every bar of one chart of the page."""
+    match = re.search(rf'<svg class="chart" id="{chart_id}".*?</svg>', html, re.S)
+    assert match, chart_id
+    titles = re.findall(r'<rect class="bar"[^>]*><title>(.*?)</title></rect>', match.group(0))
+    return {t.rsplit(": ", 1)[0]: float(t.rsplit(": ", 1)[1]) for t in titles}
+
+
+def test_grounding_figures_of_a_teacher_run_on_generated_tasks(grounded_run):
+    from drawreason.schemas.records import rejection_from_dict, trajectory_from_dict
+
+    def lines(path: Path) -> list[dict]:
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
+    run_report(ReportConfig(), str(grounded_run))
+    html = (grounded_run / "report.html").read_text(encoding="utf-8")
+    metrics = json.loads((grounded_run / "metrics.json").read_text())
+
+    # Scores from the full records: every trajectory the stage grounded, in one bucket each.
+    scores = _bars(html, "p-grounding-scores")
+    for subset in ("maze", "scenes"):
+        counted = metrics["subsets"][subset]["grounding"]["trajectories"]
+        assert sum(v for k, v in scores.items() if k.endswith(f" · {subset}")) == counted == 4
+    kept = [
+        trajectory_from_dict(record)
+        for subset in ("maze", "scenes")
+        for record in lines(grounded_run / f"trajectories/cold_start/{subset}.jsonl")
+    ]
+    assert scores["1 (all) · maze"] == 3  # two good mazes and the unfinished (grounded) route
+    fixed = [t for t in kept if t.grounding.corrections and t.grounding.score < 1]
+    assert len(fixed) == 1  # the wrong box then fixed
+    assert 0.6 <= fixed[0].grounding.score < 0.7  # its wrong box counts against it
+    assert scores["0.6-0.7 · scenes"] >= 1
+    wrong_box = [
+        rejection_from_dict(record)
+        for record in lines(grounded_run / "rejected/cold_start/scenes.jsonl")
+    ]
+    assert [r.reason for r in wrong_box] == ["ungrounded_box"]
+
+    # Reasons and redraw kinds from metrics.json, per subset.
+    assert _bars(html, "p-grounding-reasons") == {
+        "line_through_wall · maze": 1,
+        "line_through_wall · scenes": 0,
+        "route_invalid · maze": 1,
+        "route_invalid · scenes": 0,
+        "ungrounded_box · maze": 0,
+        "ungrounded_box · scenes": 1,
+    }
+    redraws = _bars(html, "p-grounding-redraws")
+    assert {k: v for k, v in redraws.items() if v} == {
+        "corrective · scenes": 1,
+        "cosmetic · scenes": 1,
+    }
+    assert "regressive · scenes" in redraws  # every kind is shown, at 0 too
+
+
+def test_grounding_scores_come_from_the_records_alone(grounded_run, tmp_path):
+    """Without metrics.json the score figure is drawn from the full records, and the two
+    figures that need the stage's counters say they have none (no claim of zero)."""
+    import shutil
+
+    for folder in ("sft", "rejected", "trajectories"):
+        shutil.copytree(grounded_run / folder, tmp_path / folder)
+    run_report(ReportConfig(), str(tmp_path))
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert sum(_bars(html, "p-grounding-scores").values()) == 8
+    assert html.count("metrics.json has no grounding counts.") == 2
+    assert "p-grounding-reasons" not in html and "No trajectory was rejected" not in html
+
+
+def test_grounding_figures_without_grounding_say_so(tmp_path):
+    """A run with nothing grounded (oracle traces, real data, an older metrics.json) gets one
+    empty grounding figure, and a metrics.json without grounding counters reads as none."""
+    from drawreason.report.grounding import GroundingScores, grounding_figures, grounding_metrics
+
+    _write_jsonl(tmp_path / "sft/cold_start/maze.jsonl", [_mc_record("m-1", "A")])
+    metrics = {"subsets": {"maze": {"kept": 1, "rejected": {"wrong_answer": 2}}}}
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    run_report(ReportConfig(), str(tmp_path))
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Grounding against the oracle" in html and "p-grounding" not in html
+    assert grounding_metrics(metrics) == {}
+    (figure,) = grounding_figures(metrics, GroundingScores())
+    assert "Nothing in this run was grounded" in figure[1]
+    with_grounding = {"subsets": {"maze": {"rejected": {"route_invalid": 3, "too_long": 1}}}}
+    (found,) = grounding_metrics(with_grounding).values()
+    assert found.rejected == {"route_invalid": 3} and found.corrections == {}
+
+
+def test_score_buckets_cover_nothing_drawn_to_all_grounded():
+    from drawreason.report.grounding import SCORE_BUCKETS, score_bucket
+    from drawreason.schemas.oracle import ElementCheck, Grounding
+
+    def grounding(n_grounded: int, n: int) -> Grounding:
+        checks = tuple(
+            ElementCheck(1, i, "a", "Path Tracer", 1, i < n_grounded, 1.0) for i in range(n)
+        )
+        return Grounding(checks, (), round(n_grounded / n, 4) if n else 0.0)
+
+    assert score_bucket(grounding(0, 0)) == "none"
+    assert score_bucket(grounding(0, 3)) == "0.0"
+    assert score_bucket(grounding(2, 3)) == "0.6"
+    assert score_bucket(grounding(9, 10)) == "0.9"
+    assert score_bucket(grounding(99, 100)) == "0.9"  # almost is not all
+    assert score_bucket(grounding(4, 4)) == "1"
+    assert {score_bucket(grounding(k, 10)) for k in range(11)} | {"none"} == set(SCORE_BUCKETS)
+
+
+def test_grounding_plots_in_headless_chromium(grounded_run):
+    browser, driver_path = find_chromium()
+    if not browser or not driver_path:
+        pytest.skip("chromium/chromedriver not installed (.ci/run installs them)")
+    from drawreason.report.browser import console_errors, open_browser, wait_ready
+    from selenium.webdriver.common.by import By
+
+    run_report(ReportConfig(max_per_group=4), str(grounded_run))
+    driver = open_browser()
+    try:
+        driver.get((grounded_run / "report.html").as_uri())
+        wait_ready(driver)
+        assert console_errors(driver) == []
+        for chart_id in ("p-grounding-scores", "p-grounding-reasons", "p-grounding-redraws"):
+            chart = driver.find_element(By.ID, chart_id)
+            assert chart.is_displayed()
+            assert chart.size["width"] >= 200 and chart.size["height"] >= 150, chart_id
+            bars = [b for b in chart.find_elements(By.CSS_SELECTOR, "rect.bar")]
+            assert any(b.size["height"] > 0 and b.size["width"] > 0 for b in bars), chart_id
+            figure = chart.find_element(By.XPATH, "./ancestor::figure")
+            caption = figure.find_element(By.TAG_NAME, "figcaption").text
+            assert caption and figure.find_element(By.CSS_SELECTOR, "p.note").text
+            # the figure holds its chart, and no label runs out of the chart's drawing area
+            assert figure.size["width"] >= chart.size["width"]
+            outside = driver.execute_script(
+                "const svg = arguments[0], box = svg.viewBox.baseVal;"
+                "return Array.from(svg.querySelectorAll('text:not([transform])'))"
+                ".filter(t => { const b = t.getBBox();"
+                " return b.x < 0 || b.y < 0 || b.x + b.width > box.width + 0.5"
+                " || b.y + b.height > box.height + 0.5; }).map(t => t.textContent);",
+                chart,
+            )
+            assert outside == [], (chart_id, outside)
+        assert console_errors(driver) == []
+    finally:
+        driver.quit()

@@ -265,3 +265,106 @@ def test_easyr1_handoff_reads_reward_truth_with_the_weight_off(runs, tmp_path):
     (old / "rl/qa.jsonl").write_text(json.dumps(record) + "\n")
     written = write_handoff(old, tmp_path / "old_configs")
     assert yaml.safe_load(Path(written["stage3"]).read_text())["data"]["answer_key"] == "answer"
+
+
+def test_grpo_and_trl_rewards_are_the_reward_files_with_the_same_weight(runs):
+    """Our GRPO trainer (an RL record's `reward_truth`, read into RLSample.oracle) and the TRL
+    reward (a verl row reshaped for TRL: its `oracle` column) score a row with oracle facts
+    exactly as trainer/reward.py's compute_score with the same weight on the same text."""
+    from drawreason.integrations.trl.data import trl_row
+    from drawreason.integrations.trl.environment import DrawingReward
+    from drawreason.trainer.data import load_rl_samples
+    from drawreason.trainer.grpo import GRPOConfig, rollout_scores
+
+    row_id, _ = _entry_points(runs)
+    record = next(r for r in _lines(runs["default"] / "rl/scenes.jsonl") if r["id"] == row_id)
+    (sample,) = [s for s in load_rl_samples(runs["default"]) if s.id == row_id]
+    assert sample.oracle == oracle_from_dict(split_reward_truth(record["reward_truth"])[1])
+    verl_row = next(
+        row
+        for row in pq.read_table(runs["verl"] / "verl/scenes.parquet").to_pylist()
+        if row["extra_info"]["item_id"] == row_id
+    )
+    row = trl_row(verl_row)
+    assert row["oracle"] == verl_row["extra_info"]["oracle"] != ""
+    good, wrong_box = _trajectories(row_id)
+    overall = {}
+    for name, trajectory in (("good", good), ("wrong_box", wrong_box)):
+        response = trajectory_response(trajectory)
+        for weight in (0.0, 0.5):
+            reference = compute_score(
+                response,
+                record["reward_truth"],
+                record["question_type"],
+                record["data_type"],
+                grounding_weight=weight,
+            )
+            assert rollout_scores(response, sample, GRPOConfig(grounding_weight=weight)) == (
+                reference
+            )
+            trl = DrawingReward(None, grounding_weight=weight)  # score() needs no tokenizer
+            args = (row["ground_truth"], row["question_type"], row["data_type"], row["oracle"])
+            assert trl.score(response, *args) == reference["overall"]
+            overall[name, weight] = reference["overall"]
+    # the weight is what tells a wrong box from a right one; off by default
+    assert overall["wrong_box", 0.5] < overall["wrong_box", 0.0] == overall["good", 0.5]
+    response = trajectory_response(wrong_box)
+    assert rollout_scores(response, sample, GRPOConfig())["overall"] == overall["wrong_box", 0.0]
+    assert DrawingReward(None).score(response, *args) == overall["wrong_box", 0.0]
+
+
+def test_grpo_and_trl_score_real_rows_without_a_grounding_term(runs):
+    from drawreason.integrations.trl.data import trl_row
+    from drawreason.integrations.trl.environment import DrawingReward
+    from drawreason.trainer.data import load_rl_samples
+    from drawreason.trainer.grpo import GRPOConfig, rollout_scores
+
+    (sample,) = [s for s in load_rl_samples(runs["default"]) if s.id == "r1"]
+    assert sample.oracle is None
+    (verl_row,) = pq.read_table(runs["verl"] / "verl/qa.parquet").to_pylist()
+    row = trl_row(verl_row)
+    assert row["oracle"] == ""
+    response = "<think>The lamp is on the right.</think><answer>B</answer><|im_end|>"
+    before = compute_score(response, "B", "multiple choice")
+    assert rollout_scores(response, sample, GRPOConfig(grounding_weight=0.5)) == before
+    args = (row["ground_truth"], row["question_type"], row["data_type"], row["oracle"])
+    assert DrawingReward(None, grounding_weight=0.5).score(response, *args) == before["overall"]
+
+
+def test_grpo_and_trl_refuse_a_negative_weight_and_a_mismatched_reward_truth(tmp_path):
+    from drawreason.integrations.trl.environment import DrawingReward
+    from drawreason.trainer.data import load_rl_samples
+    from drawreason.trainer.grpo import GRPOConfig
+
+    with pytest.raises(ValueError, match="grounding_weight"):
+        GRPOConfig(grounding_weight=-0.1)
+    with pytest.raises(ValueError, match="grounding_weight"):
+        DrawingReward(None, grounding_weight=-0.1)
+    record = {
+        "id": "m1",
+        "question": "q",
+        "image_path": ["a.png"],
+        "answer": "B",
+        "reward_truth": reward_truth("C", '{"kind":"scene","views":[]}'),
+        "question_type": "multiple choice",
+    }
+    path = tmp_path / "rl.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    Image.new("RGB", (28, 28)).save(tmp_path / "a.png")
+    with pytest.raises(ValueError, match="is not its answer"):
+        load_rl_samples(path)
+
+
+def test_grpo_step_log_means_grounding_over_questions_with_facts_only():
+    from drawreason.trainer.data import RLSample
+    from drawreason.trainer.grpo import PolicyRollout, _grounding_mean
+
+    sample = RLSample("q", "q", (), "B", "multiple choice", "vqa", ("a.png",))
+
+    def rollout(scores: dict) -> PolicyRollout:
+        return PolicyRollout(conv=None, sample=sample, group=0, scores=scores)
+
+    real = rollout({"overall": 2.0})
+    assert _grounding_mean([real]) == {}  # no facts, no key: a real-data run logs as before
+    generated = [rollout({"grounding": 1.0}), rollout({"grounding": 0.5})]
+    assert _grounding_mean([real, *generated]) == {"grounding": 0.75}

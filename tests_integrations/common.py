@@ -23,6 +23,13 @@ REPLIES = (
     "<think> The route goes down and right. </think> Action: Answer\n<answer> B </answer>",
 )
 GROUND_TRUTH = "B"
+# Oracle facts of the toy image (a generated question's, as RL rows carry them): the box of
+# REPLIES is on the red square (grounded), the line's far end on no object (not): grounding 0.5.
+ORACLE = (
+    '{"kind":"scene","option_objects":[],"views":[{"height":112,"objects":[{"box":'
+    '[10,10,50,50],"color":"red","name":"red square","shape":"square"}],"width":112}]}'
+)
+GROUNDING_WEIGHT = 0.5
 
 
 def input_image() -> Image.Image:

@@ -6,7 +6,12 @@ would get back and the reward, in one comparable form:
 
     {"images": [sha256 of each rendered image's PNG bytes], "replies": [each environment
      reply with its images as <image>; verl's text part only, its images travel apart],
-     "reward": float, "calls": int}
+     "reward": float, "grounded_reward": float, "calls": int}
+
+`grounded_reward` is the reward of the same trajectory on a row that carries oracle facts
+(common.ORACLE) with the grounding weight common.GROUNDING_WEIGHT, each entry point fed both
+as its trainer receives them (an RL record's facts, verl's `extra_info.oracle`, TRL's `oracle`
+column).
 
 Entry points (and the venv each needs):
 
@@ -33,7 +38,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests_integrations.common import GROUND_TRUTH, REPLIES, ROOT, input_image, png, qa_item
+from tests_integrations.common import (
+    GROUND_TRUTH,
+    GROUNDING_WEIGHT,
+    ORACLE,
+    REPLIES,
+    ROOT,
+    input_image,
+    png,
+    qa_item,
+)
 
 IMAGE_TOKEN = "<image>"
 QTYPE, DTYPE = "multiple choice", "vqa"
@@ -64,16 +78,27 @@ def _tiny_processor() -> Any:
     return AutoProcessor.from_pretrained(build_tiny_qwen2vl(out), padding_side="left")
 
 
+def _rewards(response: str) -> dict[str, float]:
+    """The reward file's reward of a response, without and with the oracle and the weight."""
+    from drawreason.trainer.reward import compute_score
+
+    return {
+        "reward": compute_score(response, GROUND_TRUTH, QTYPE, DTYPE)["overall"],
+        "grounded_reward": compute_score(
+            response, GROUND_TRUTH, QTYPE, DTYPE, oracle=ORACLE, grounding_weight=GROUNDING_WEIGHT
+        )["overall"],
+    }
+
+
 def trace_environment() -> dict[str, Any]:
     from drawreason.drawing.environment import run_replies
-    from drawreason.trainer.reward import compute_score
 
     rollout = run_replies([input_image()], REPLIES)
     turns = [(t.raw, t.env_reply) for t in rollout.turns]
     return {
         "images": [_sha(png(im)) for im in rollout.images[1:]],
         "replies": [t.env_reply for t in rollout.turns if t.env_reply],
-        "reward": compute_score(_markup(turns), GROUND_TRUTH, QTYPE, DTYPE)["overall"],
+        **_rewards(_markup(turns)),
         "calls": sum(1 for t in rollout.turns if t.new_images),
     }
 
@@ -85,7 +110,6 @@ def trace_teacher() -> dict[str, Any]:
     from drawreason.rollout.engine import run_rollouts
     from drawreason.teachers.base import SamplingParams
     from drawreason.teachers.scripted import ScriptedTeacher
-    from drawreason.trainer.reward import compute_score
 
     prompts, image = Prompts(), input_image()
     item = qa_item()
@@ -103,14 +127,17 @@ def trace_teacher() -> dict[str, Any]:
     return {
         "images": [_sha(p) for p in record.pngs[1:]],
         "replies": [t.env_reply for t in record.turns if t.env_reply],
-        "reward": compute_score(_markup(turns), GROUND_TRUTH, QTYPE, DTYPE)["overall"],
+        **_rewards(_markup(turns)),
         "calls": sum(1 for t in record.turns if t.new_images),
     }
 
 
 def trace_grpo() -> dict[str, Any]:
+    import dataclasses
+
     from drawreason.drawing.images import encode_png
     from drawreason.drawing.prompts import Prompts
+    from drawreason.schemas.oracle import oracle_from_dict
     from drawreason.trainer.data import Encoder, RLSample
     from drawreason.trainer.grpo import GRPOConfig, Policy, make_rollouts, run_rollouts
 
@@ -121,7 +148,11 @@ def trace_grpo() -> dict[str, Any]:
     sample = RLSample(
         item.id, item.question, item.options, GROUND_TRUTH, QTYPE, DTYPE, (str(tmp / "toy.png"),)
     )
-    config = GRPOConfig(data=str(tmp), model=str(tmp), output=str(tmp / "out"))
+    # one question without facts, one with (as load_rl_samples reads a record's reward_truth)
+    grounded = dataclasses.replace(sample, oracle=oracle_from_dict(json.loads(ORACLE)))
+    config = GRPOConfig(
+        data=str(tmp), model=str(tmp), output=str(tmp / "out"), grounding_weight=GROUNDING_WEIGHT
+    )
     policy = Policy(Encoder(processor), config)
 
     class ScriptedGenerator:  # the generator seam of trainer.grpo (HFGenerator, VLLMGenerator)
@@ -132,13 +163,16 @@ def trace_grpo() -> dict[str, Any]:
                 out.append((policy.encoder.tokenize(reply) + [policy.encoder.im_end_id], "stop"))
             return out
 
-    (rollout,) = make_rollouts([sample], 1, policy, Prompts(), config, 0)
-    run_rollouts([rollout], ScriptedGenerator(), policy, config, 0)
+    rollout, with_facts = make_rollouts([sample, grounded], 1, policy, Prompts(), config, 0)
+    run_rollouts([rollout, with_facts], ScriptedGenerator(), policy, config, 0)
     env = rollout.conv.env
+    if with_facts.response != rollout.response:
+        raise AssertionError("the two questions' scripted trajectories differ")
     return {
         "images": [_sha(encode_png(im)) for im in env.images[1:]],
         "replies": [m.text for m in rollout.conv.messages[2:] if m.role == "user"],
         "reward": rollout.reward,
+        "grounded_reward": with_facts.reward,
         "calls": sum(1 for t in env.turns if t.new_images),
     }
 
@@ -188,10 +222,18 @@ def trace_verl() -> dict[str, Any]:
     ids = tokenizer(_markup(turns), add_special_tokens=False)["input_ids"]
     decoded = tokenizer.decode(ids, skip_special_tokens=True)  # verl's reward managers do so
     info = {"question_type": QTYPE, "data_type": DTYPE}
+    grounded = compute_score(  # the hand-off's reward_kwargs.grounding_weight, the row's facts
+        "drawreason/toy",
+        decoded,
+        GROUND_TRUTH,
+        {**info, "oracle": ORACLE},
+        grounding_weight=GROUNDING_WEIGHT,
+    )
     return {
         "images": [_sha(b) for b in images],
         "replies": replies,
         "reward": compute_score("drawreason/toy", decoded, GROUND_TRUTH, info)["score"],
+        "grounded_reward": grounded["score"],
         "calls": len(images),
     }
 
@@ -233,10 +275,21 @@ def trace_trl() -> dict[str, Any]:
         raise AssertionError("the protocol template is not prefix-preserving")
     reward = DrawingReward(processor)
     response = reward.tokenizer.decode(full_ids[len(prompt_ids) :])
+    # as GRPOTrainer calls it: completion ids and the rows' columns, oracle facts included
+    weighted = DrawingReward(processor, grounding_weight=GROUNDING_WEIGHT)
+    (grounded,) = weighted(
+        completion_ids=[full_ids[len(prompt_ids) :]],
+        ground_truth=[GROUND_TRUTH],
+        question_type=[QTYPE],
+        data_type=[DTYPE],
+        oracle=[ORACLE],
+        item_id=["toy-000001"],
+    )
     return {
         "images": [_sha(b) for b in images],
         "replies": replies,
         "reward": reward.score(response.removesuffix("\n"), GROUND_TRUTH, QTYPE, DTYPE),
+        "grounded_reward": grounded,
         "calls": len(images),
     }
 

@@ -1,5 +1,6 @@
 """One definition: the same scripted replies give the same images (PNG bytes), the same next-turn
-text and the same reward through every entry point that runs the drawing environment.
+text and the same reward through every entry point that runs the drawing environment, and the
+same reward again on a row that carries oracle facts with a grounding weight.
 
 Run in the project's venv; the entry points that need another venv run there as subprocesses
 (`python -m tests_integrations.one_definition ENTRY`): grpo and trl in .venv-trl (torch +
@@ -15,7 +16,7 @@ import subprocess
 
 import pytest
 
-from tests_integrations.common import ROOT
+from tests_integrations.common import GROUNDING_WEIGHT, ROOT
 from tests_integrations.one_definition import trace
 
 VENVS = {"grpo": ".venv-trl", "trl": ".venv-trl", "verl": ".venv-verl"}
@@ -56,6 +57,10 @@ def test_reference_trajectory_draws_twice_and_answers_right(reference):
     assert reference["calls"] == 2 and len(reference["images"]) == 2
     assert len(reference["replies"]) == 2 and all("<image>" in r for r in reference["replies"])
     assert reference["reward"] > 0
+    # on a row with oracle facts: the box is grounded, the line is not (grounding 0.5)
+    assert reference["grounded_reward"] == pytest.approx(
+        reference["reward"] - GROUNDING_WEIGHT * (1 - 0.5)
+    )
 
 
 @pytest.mark.parametrize("entry", ["teacher", "grpo", "verl", "trl"])
@@ -68,3 +73,4 @@ def test_entry_point_gives_same_images_text_and_reward(entry, reference):
     else:
         assert got["replies"] == reference["replies"]
     assert got["reward"] == reference["reward"]
+    assert got["grounded_reward"] == reference["grounded_reward"]

@@ -22,7 +22,8 @@ from typing import Any
 
 from drawreason.generators.registry import turn_budgets
 from drawreason.schemas import layout
-from drawreason.schemas.rl import run_rl_keys
+from drawreason.schemas.oracle import OracleFacts, oracle_from_dict
+from drawreason.schemas.rl import run_rl_keys, split_reward_truth
 from PIL import Image
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,9 @@ def load_sft_samples(data: str | Path, datasets: Sequence[str] = ()) -> list[SFT
 @dataclass(frozen=True)
 class RLSample:
     """One RL record (docs/formats.md, RL records) with absolute image paths, the subset it
-    belongs to and its turn budget (`max_calls`, 0: the trainer's default)."""
+    belongs to, its turn budget (`max_calls`, 0: the trainer's default) and `oracle`, the
+    generated question's oracle facts its reward-truth column carries (None for real data, or a
+    record written without the column)."""
 
     id: str
     question: str
@@ -131,6 +134,7 @@ class RLSample:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     subset: str = ""
     max_calls: int = 0
+    oracle: OracleFacts | None = None
 
 
 SCORED_TYPES = ("multiple choice", "numerical")
@@ -173,6 +177,24 @@ def rl_subset_shards(data: str | Path) -> list[tuple[str, Path]]:
     return shards
 
 
+def record_oracle(
+    record: dict[str, Any], truth_key: str = "reward_truth", answer_key: str = "answer"
+) -> OracleFacts | None:
+    """The oracle facts of an RL record's reward-truth column (`truth_key`, schemas/rl.py), or
+    None when it has none (real data, or the column left out). Raises ValueError for a
+    malformed reward truth or facts, or one whose answer is not the record's `answer_key`."""
+    truth = record.get(truth_key) if truth_key else None
+    if not truth:
+        return None
+    answer, facts = split_reward_truth(str(truth))
+    if answer != str(record[answer_key]):
+        raise ValueError(
+            f"record {record.get('id')!r}: {truth_key} answer {answer!r} is not its answer "
+            f"{record[answer_key]!r}"
+        )
+    return oracle_from_dict(facts)
+
+
 def rl_shards(data: str | Path) -> list[Path]:
     """RL shards: every file of `data/rl/` (one per subset, or its parts) of a run directory,
     or one .jsonl file."""
@@ -183,7 +205,8 @@ def load_rl_samples(data: str | Path) -> list[RLSample]:
     """RL records whose answers can be scored (multiple choice, numerical), read with the
     column names of the run that wrote them (schemas.rl.run_rl_keys of its config.json), and
     each generated subset's turn budget from the same config (generators.registry
-    turn_budgets). Raises ValueError when the run's records have no `question` column (the
+    turn_budgets), and the oracle facts of generated questions from its reward-truth column
+    (`record_oracle`). Raises ValueError when the run's records have no `question` column (the
     trainer renders the question itself) or a record lacks a column the run names."""
     config = rl_run_config(data)
     keys = run_rl_keys(config)
@@ -218,6 +241,7 @@ def load_rl_samples(data: str | Path) -> list[RLSample]:
                     question_type=record["question_type"],
                     data_type=record.get("data_type", ""),
                     images=tuple(str(root / r) for r in rel),
+                    oracle=record_oracle(record, keys.reward_truth, keys.answer),
                     extra={"grid_size": record.get("grid_size")},
                     subset=subset,
                     max_calls=budgets.get(subset, 0),

@@ -10,11 +10,14 @@ so far (its own sampled ids, not a re-tokenisation of the text), the environment
 and appends its reply and rendered images as a user turn.
 
 Rewards come from `trainer.reward.compute_score` (the shared scoring of `filters.scoring`, the
-same file EasyR1 loads) on the decoded multi-turn response. Advantages are group-normalised,
-(r - mean) / (std + 1e-6) per question. The loss is the token-level policy gradient
--sum(A * log p(token)) / (assistant tokens in the step) over the policy's own tokens only:
-environment / user / system tokens are masked. One on-policy update per batch of rollouts
-(so the PPO ratio is 1 and clipping is a no-op), log-probs at the sampling temperature.
+same file EasyR1 loads) on the decoded multi-turn response (`rollout_scores`); a question that
+carries oracle facts (the RL record's `reward_truth`) is also grounded, and `grounding_weight`
+> 0 makes grounding a dense term of the reward, as in every other trainer (docs/reward.md).
+Advantages are group-normalised, (r - mean) / (std + 1e-6) per question. The loss is the
+token-level policy gradient -sum(A * log p(token)) / (assistant tokens in the step) over the
+policy's own tokens only: environment / user / system tokens are masked. One on-policy update
+per batch of rollouts (so the PPO ratio is 1 and clipping is a no-op), log-probs at the
+sampling temperature.
 `kl_coef > 0` adds the k3 KL estimator to a frozen copy of the initial policy (off by
 default, as in the published recipe).
 
@@ -81,6 +84,8 @@ class GRPOConfig:
     top_p: float = 1.0
     max_new_tokens: int = 1024  # per assistant turn
     reward: str = "acc_gated"  # acc_gated | mean (trainer.reward.compute_score variant)
+    # > 0: the reward's dense grounding term on questions with oracle facts (0: off)
+    grounding_weight: float = 0.0
     generator: str = "transformers"  # transformers | vllm
     vllm_sync_steps: int = 1
     prompts: str = ""  # prompt template dir (default: the pipeline's templates)
@@ -97,6 +102,10 @@ class GRPOConfig:
     stop_after_steps: int = 0
     quiet: bool = False
     warn_flat_steps: int = 5  # warn after this many steps with no reward variance in any group
+
+    def __post_init__(self) -> None:
+        if self.grounding_weight < 0:
+            raise ValueError(f"grounding_weight must be >= 0, got {self.grounding_weight}")
 
 
 @dataclass
@@ -386,10 +395,28 @@ def run_rollouts(
         turn += 1
     for r in rollouts:
         r.response = policy.tok.decode(r.ids[r.prompt_len :], skip_special_tokens=False)
-        r.scores = compute_score(
-            r.response, r.sample.answer, r.sample.question_type, r.sample.data_type, config.reward
-        )
+        r.scores = rollout_scores(r.response, r.sample, config)
         r.reward = r.scores["overall"]
+
+
+def rollout_scores(response: str, sample: RLSample, config: GRPOConfig) -> dict[str, float]:
+    """The scores of one decoded response to `sample`: `trainer.reward.compute_score` with the
+    config's variant, the sample's oracle facts (if any) and the config's grounding weight."""
+    return compute_score(
+        response,
+        sample.answer,
+        sample.question_type,
+        sample.data_type,
+        config.reward,
+        oracle=sample.oracle,
+        grounding_weight=config.grounding_weight,
+    )
+
+
+def _grounding_mean(rollouts: Sequence[PolicyRollout]) -> dict[str, float]:
+    """{"grounding": mean over the rollouts whose question has oracle facts}, or {}."""
+    found = [r.scores["grounding"] for r in rollouts if "grounding" in r.scores]
+    return {"grounding": round(statistics.fmean(found), 4)} if found else {}
 
 
 def group_advantages(rollouts: Sequence[PolicyRollout], eps: float = 1e-6) -> list[float]:
@@ -556,6 +583,7 @@ def train_grpo(config: GRPOConfig, overwrite: bool = False) -> dict[str, Any]:
                 "reward_mean": round(statistics.fmean(rewards), 4),
                 "accuracy": round(statistics.fmean(r.scores["accuracy"] for r in rollouts), 4),
                 "format": round(statistics.fmean(r.scores["format"] for r in rollouts), 4),
+                **_grounding_mean(rollouts),
                 "turns": round(statistics.fmean(len(r.conv.env.turns) for r in rollouts), 2),
                 "assistant_tokens": n_tokens,
                 "pg_loss": round(pg_total, 5),

@@ -88,6 +88,9 @@ def trl_args(model: str, train_files: Sequence[str], output_dir: str) -> list[st
         str(ROLLOUTS),
         "--learning-rate",
         str(LR),
+        # > 0: a dense term for drawing grounded in a generated question's oracle (off)
+        "--grounding-weight",
+        "0.0",
         "--bf16",
     ]
 

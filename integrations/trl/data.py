@@ -8,7 +8,8 @@ GRPOTrainer and `integrations.trl.environment` read:
 - `prompt`: the chat messages with structured content, each `<image>` an image placeholder
   (TRL fills placeholders from `images` in order),
 - `images`: the input images (PNG bytes, decoded by `datasets` as PIL images),
-- `ground_truth`, `question_type`, `data_type`: for `DrawingReward`,
+- `ground_truth`, `question_type`, `data_type`, `oracle` (a generated question's oracle facts
+  as compact JSON, verl's `extra_info.oracle`; "" for real data): for `DrawingReward`,
 - `budgets`: `integrations.session.Budgets` kwargs, for `DrawingEnvironment.reset`,
 - `item_id`.
 """
@@ -54,6 +55,7 @@ def trl_row(verl_row: Mapping[str, Any]) -> dict[str, Any]:
         "ground_truth": str(truth),
         "question_type": str(info.get("question_type", "multiple choice")),
         "data_type": str(info.get("data_type", "")),
+        "oracle": str(info.get("oracle") or ""),
         "budgets": Budgets.from_kwargs(info).to_kwargs(),
         "item_id": item_id,
     }
@@ -77,6 +79,7 @@ def trl_dataset(rows: Iterable[Mapping[str, Any]]) -> Any:
             "ground_truth": datasets.Value("string"),
             "question_type": datasets.Value("string"),
             "data_type": datasets.Value("string"),
+            "oracle": datasets.Value("string"),
             "budgets": {
                 "max_calls": datasets.Value("int64"),
                 "max_images": datasets.Value("int64"),

@@ -18,7 +18,8 @@ raises `TrajectoryEnded`; TRL turns that into an `{"error": ...}` tool message a
 reward scores the text, and an invalid call is scored as invalid there as everywhere.
 
 `DrawingReward` is the reward: `trainer.reward.compute_score` (`overall`) on each completion
-decoded with its markup, as EasyR1, verl and our own trainer score it.
+decoded with its markup, as EasyR1, verl and our own trainer score it, with the row's oracle
+facts and the configured `grounding_weight` (off by default).
 """
 
 from __future__ import annotations
@@ -96,22 +97,39 @@ class DrawingEnvironment:
 class DrawingReward:
     """TRL reward function: `trainer.reward.compute_score(...)["overall"]` of each completion,
     decoded from its token ids with the chat markup kept (environment turns included). Rows
-    carry `ground_truth`, `question_type` and `data_type`."""
+    carry `ground_truth`, `question_type`, `data_type` and `oracle` (`integrations.trl.data`);
+    `grounding_weight` > 0 makes grounding in the oracle a dense term of the reward (0: off).
+    Raises ValueError for a negative weight."""
 
     __name__ = "drawing_reward"  # TRL logs a reward function under its __name__
 
-    def __init__(self, processor: Any, variant: str = "acc_gated") -> None:
+    def __init__(
+        self, processor: Any, variant: str = "acc_gated", grounding_weight: float = 0.0
+    ) -> None:
+        if grounding_weight < 0:
+            raise ValueError(f"grounding_weight must be >= 0, got {grounding_weight}")
         self.tokenizer = getattr(processor, "tokenizer", processor)
         self.variant = variant
+        self.grounding_weight = grounding_weight
 
-    def score(self, response: str, ground_truth: str, question_type: str, data_type: str) -> float:
-        """The reward of one decoded response (the text after the generation prompt)."""
+    def score(
+        self,
+        response: str,
+        ground_truth: str,
+        question_type: str,
+        data_type: str,
+        oracle: str = "",
+    ) -> float:
+        """The reward of one decoded response (the text after the generation prompt);
+        `oracle` the row's oracle facts as JSON ("" for none)."""
         scores = compute_score(
             response,
             str(ground_truth),
             question_type=question_type,
             data_type=data_type,
             variant=self.variant,
+            oracle=oracle or None,
+            grounding_weight=self.grounding_weight,
         )
         reward = float(scores["overall"])
         if not math.isfinite(reward):
@@ -124,10 +142,12 @@ class DrawingReward:
         ground_truth: Sequence[str],
         question_type: Sequence[str],
         data_type: Sequence[str],
+        oracle: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> list[float]:
         texts = self.tokenizer.batch_decode([list(ids) for ids in completion_ids])
+        facts = oracle if oracle is not None else [""] * len(texts)
         return [
             self.score(*args)
-            for args in zip(texts, ground_truth, question_type, data_type, strict=True)
+            for args in zip(texts, ground_truth, question_type, data_type, facts, strict=True)
         ]

@@ -7,6 +7,8 @@ reads the verl Parquet the rl_data stage writes (`rl_format: verl`, `integration
 makes the processor speak the drawing protocol (`integrations.trl.protocol.use_protocol`) and
 trains with `GRPOTrainer(environment_factory=DrawingEnvironment, reward_funcs=DrawingReward)`.
 Defaults are ViLaSR's stage-3 hyper-parameters: 8 rollouts per prompt, no KL (beta 0), lr 1e-6.
+`--grounding-weight w` > 0 adds the reward's dense grounding term on rows with oracle facts
+(docs/reward.md; default 0: off).
 Generation is transformers `generate` unless `--use-vllm` (TRL's own vLLM integration; GPU).
 """
 
@@ -29,7 +31,9 @@ DEFAULTS: dict[str, Any] = {  # ViLaSR stage 3: n=8, no KL, lr 1e-6
     "temperature": 1.0,
     "max_completion_length": 8192,
     "max_calls": 10,
+    "grounding_weight": 0.0,  # the reward's, not TRL's: off
 }
+OURS = ("max_calls", "grounding_weight")  # options of the environment and reward, not TRL's
 
 
 def grpo_args(
@@ -41,7 +45,7 @@ def grpo_args(
     bounds TRL's tool loop at max_calls - 1 drawing calls. Unknown keys raise TypeError."""
     from trl import GRPOConfig
 
-    values = {k: v for k, v in DEFAULTS.items() if k != "max_calls"}
+    values = {k: v for k, v in DEFAULTS.items() if k not in OURS}
     values.update(overrides)
     values.setdefault("max_tool_calling_iterations", max(max_calls - 1, 0))
     values.setdefault("remove_unused_columns", False)  # the env and reward read row columns
@@ -49,14 +53,21 @@ def grpo_args(
     return GRPOConfig(output_dir=output_dir, **values)
 
 
-def build_trainer(model: Any, processor: Any, dataset: Any, args: Any) -> Any:
-    """The GRPOTrainer over our environment and reward; `model` is a model or its path."""
+def build_trainer(
+    model: Any,
+    processor: Any,
+    dataset: Any,
+    args: Any,
+    grounding_weight: float = DEFAULTS["grounding_weight"],
+) -> Any:
+    """The GRPOTrainer over our environment and reward; `model` is a model or its path,
+    `grounding_weight` the reward's (`DrawingReward`)."""
     from trl import GRPOTrainer
 
     use_protocol(processor)
     return GRPOTrainer(
         model=model,
-        reward_funcs=DrawingReward(processor),
+        reward_funcs=DrawingReward(processor, grounding_weight=grounding_weight),
         args=args,
         train_dataset=dataset,
         processing_class=processor,
@@ -76,6 +87,12 @@ def arg_parser() -> argparse.ArgumentParser:
     parser.add_argument("--per-device-train-batch-size", type=int, default=8)
     parser.add_argument(
         "--max-completion-length", type=int, default=DEFAULTS["max_completion_length"]
+    )
+    parser.add_argument(
+        "--grounding-weight",
+        type=float,
+        default=DEFAULTS["grounding_weight"],
+        help="> 0: the reward's dense grounding term on rows with oracle facts (default off)",
     )
     parser.add_argument("--use-vllm", action="store_true")
     parser.add_argument("--bf16", action="store_true")
@@ -107,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(f"no Parquet files match {ns.data}")
     dataset = trl_dataset(read_verl_parquet(paths))
     processor = AutoProcessor.from_pretrained(ns.model, padding_side="left")
-    trainer = build_trainer(ns.model, processor, dataset, args_from(ns))
+    trainer = build_trainer(ns.model, processor, dataset, args_from(ns), ns.grounding_weight)
     trainer.train()
     trainer.save_model(ns.output_dir)
 

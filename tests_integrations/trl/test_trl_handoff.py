@@ -9,7 +9,9 @@ from drawreason.trainer.handoff_rl import trl_args
 def test_handoff_args_make_a_grpo_config_with_vilasr_hyper_parameters(tmp_path):
     args = trl_args("Qwen/Qwen2.5-VL-7B-Instruct", ["a.parquet"], str(tmp_path / "out"))
     args.remove("--bf16")  # bf16 needs a device that has it; the rest is checked on CPU
-    config = args_from(arg_parser().parse_args(args))
+    ns = arg_parser().parse_args(args)
+    assert ns.grounding_weight == 0.0  # the reward's, not TRL's config
+    config = args_from(ns)
     assert config.num_generations == 8
     assert config.beta == 0.0
     assert config.learning_rate == 1e-6
