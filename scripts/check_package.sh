@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What a user of the package hits, checked from nothing: lint, build the wheel, install it into a
 # clean venv (dependencies from the wheel's own metadata, at the versions of constraints.txt),
-# run the main job with the installed `drawreason` command from outside the repository, so
+# run the main job and its report with the installed `drawreason` command from outside the
+# repository, so
 # nothing is imported from the source tree; load the reward files by path, as trainers do,
 # beside unrelated packages named filters, schemas, drawing and trainer, from the installed
 # package and then from the checkout with drawreason uninstalled; and `pip install .[dev]` into
@@ -28,6 +29,9 @@ rm -rf "$repo/build" "$repo"/*.egg-info
 cd "$work"
 "$work/venv/bin/drawreason" --stage cold_start_data --num-samples 8 --output "$work/out" \
   > "$work/run.log" 2>&1 || { cat "$work/run.log"; exit 1; }
+"$work/venv/bin/drawreason" --stage report --output "$work/out" > "$work/report.log" 2>&1 \
+  || { cat "$work/report.log"; exit 1; }
+test -s "$work/out/report.html" || { echo "the installed report stage wrote no report.html"; exit 1; }
 imported=$("$work/venv/bin/python" -c "import drawreason.pipelines as p; print(p.__file__)")
 case "$imported" in
   "$work/venv/"*) ;;
