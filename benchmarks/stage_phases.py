@@ -4,15 +4,16 @@ CPU, and how evenly the workers shared the main stage.
 python benchmarks/stage_phases.py [--samples 1000] [--workers 2]
 
 Runs the real stage (`run_pipeline.py`'s main, FnApiRunner multi-processing) in this process as
-the driver, into a temporary folder, and times what the runner does by wrapping three of its
-methods (pipeline translation, each fused stage's bundle, closing the workers); nothing in the
-stage changes. Phases: interpreter imports, pipeline construction (our transforms and Beam's
-translation), the first fused stage (it starts the worker processes, which import Beam and the
-stage), the main fused stage (generate, judge, write images: the part that workers share), the
-fused stages after it (counts, parts, metrics; each reads what the driver buffered) and closing
-the workers. Driver CPU is this process's; worker CPU is that of its child processes, read from
-/proc. Everything but the main stage is serial time: the same with 1 worker or 2 (Amdahl), and
-the line at the end gives the speed-up it allows on 2 dedicated cores.
+the driver, into a temporary folder, and times what the runner does by wrapping two of its
+methods (running one fused stage's bundle, closing the workers); nothing in the stage changes.
+Phases: interpreter imports; set-up and pipeline construction (output folder, config.json, our
+transforms, Beam's translation and fusion); the first fused stage, which starts the worker
+processes (they import Beam and the stage); the main fused stage (generate, judge, write
+images: the part the workers share); the fused stages after it (counts, parts, metrics; each
+reads what the driver buffered); closing the workers. Driver CPU is this process's; worker CPU
+is that of its child processes, read from /proc. Everything but the main stage is serial time:
+the same with 1 worker or 2 (Amdahl), and the line at the end gives the speed-up it allows on 2
+dedicated cores.
 """
 
 from __future__ import annotations
@@ -106,7 +107,6 @@ def main() -> int:
         return result
 
     fn_runner.FnApiRunner._execute_bundle = timed_bundle
-    phases.wrap(fn_runner.FnApiRunner, "run_stages", "run_stages")
     phases.wrap(worker_handlers.WorkerHandlerManager, "close_all", "close")
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="stage-phases-") as tmp:
@@ -123,7 +123,7 @@ def main() -> int:
     rows = [
         ("imports (driver)", IMPORTED - STARTED, None, 0.0),
         (
-            "construction + translation",
+            "set-up, construction",
             first[1] - marks["run start"][0],
             None,
             0.0,
