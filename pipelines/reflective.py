@@ -49,6 +49,7 @@ from drawreason.pipelines.pool import (
 )
 from drawreason.pipelines.real_data import SampleTrajectories
 from drawreason.schemas.layout import RECORDS_PER_PART, TEACHER_CACHE
+from drawreason.schemas.metrics import SAMPLED, SAMPLED_REFLECTIVE, StatKey
 from drawreason.schemas.records import Provenance
 from drawreason.teachers.factory import TeacherConfig
 
@@ -154,9 +155,9 @@ class JudgeFn(beam.DoFn):
         )
         for kind in outcome.corrections:
             beam.metrics.Metrics.counter(STAGE, f"correction_{kind}").inc()
-        extra = [f"sampled|{trajectory.subset}|"]
+        extra = [StatKey(SAMPLED, trajectory.subset)]
         if trajectory_reflections(trajectory):
-            extra.append(f"sampled_reflective|{trajectory.subset}|")
+            extra.append(StatKey(SAMPLED_REFLECTIVE, trajectory.subset))
         outcome = dataclasses.replace(outcome, extra_keys=tuple(extra))
         if outcome.status == KEPT:
             for kind in outcome.canonicalized:
