@@ -118,6 +118,9 @@ class BenchmarkMetrics:
 
 @dataclass(frozen=True)
 class SkippedSource:
+    """An input the run left out (e.g. no teacher to roll it out), and why."""
+
+    subset: str
     source: str
     reason: str
 

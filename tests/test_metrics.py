@@ -43,7 +43,7 @@ def _metrics():
         StatKey(PASS_RATE, "qa", "0.500"): 2,
         StatKey(KEPT, "qa"): 2,
     }
-    skipped = [SkippedSource("spar:/data/x.jsonl", "no --teacher")]
+    skipped = [SkippedSource(subset="x", source="spar:/data/x.jsonl", reason="no --teacher")]
     traces = {"maze": {"diversity": {"turns": 12}}}
     return build_metrics("cold_start", counts, {"maze": 4, "qa": 2}, traces, skipped)
 
@@ -67,6 +67,9 @@ def test_metrics_round_trip_through_json_with_their_version():
     assert metrics.subsets["qa"].pass_rate == {"0.500": 2}
     assert "sampled" not in doc["subsets"]["qa"]  # None fields are left out
     assert metrics.teacher_usage == {"teacher_requests": 12} and metrics.accounted
+    assert doc["skipped_sources"] == [
+        {"subset": "x", "source": "spar:/data/x.jsonl", "reason": "no --teacher"}
+    ]
 
 
 def test_an_unknown_stat_kind_is_a_bug_not_a_silent_drop():
