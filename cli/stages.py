@@ -28,6 +28,7 @@ from drawreason.publish.hub import PushConfig, run_push
 from drawreason.report import ReportConfig, run_report
 from drawreason.schemas import layout
 from drawreason.schemas.config import config_hash, config_to_dict, strip_keys
+from drawreason.schemas.metrics import parse_metrics
 from drawreason.schemas.records import Provenance
 from drawreason.storage.files import exists, join, read_json, write_json
 from drawreason.teachers.factory import OPERATIONAL_KEYS
@@ -219,7 +220,9 @@ def _run_stage(
             os.environ.pop(PROGRESS_ENV, None)
     result = p.result if hasattr(p, "result") else None
     elapsed = time.monotonic() - start
-    metrics = read_json(join(output, layout.METRICS))
+    path = join(output, layout.METRICS)
+    # The summary and the failure check read the typed record (schemas/metrics.py) as JSON.
+    metrics = parse_metrics(read_json(path), path).to_json()
     counters = {}
     if result is not None:
         try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 import apache_beam as beam
 from drawreason.pipelines.io import join, write_json
@@ -19,6 +18,7 @@ from drawreason.schemas.layout import (
     part_count,
     sft_dir,
 )
+from drawreason.schemas.metrics import SkippedSource, StageMetrics, StatKey
 from drawreason.schemas.sharegpt import dataset_info
 
 
@@ -41,8 +41,8 @@ class CountOutcomesFn(beam.CombineFn):
             total.update(acc)
         return total
 
-    def extract_output(self, acc: Counter) -> dict[str, int]:
-        return dict(sorted(acc.items()))
+    def extract_output(self, acc: Counter) -> dict[StatKey, int]:
+        return dict(acc)
 
 
 class ProgressLog:
@@ -62,10 +62,11 @@ class ProgressLog:
 
 
 class WriteSummaryFn(beam.DoFn):
-    """Writes metrics.json (plus `notes`, e.g. skipped sources) once every outcome has been
-    counted, and for SFT stages dataset_info.json registering each subset with kept records as
-    `<stage>_<subset>`: its file, or the folder of its parts (schemas/layout.py; the writer
-    splits a file of `kept` records by the same `records_per_part`)."""
+    """Writes metrics.json (schemas/metrics.py; `notes` may name `skipped_sources`, the `extra`
+    side input `traces`) once every outcome has been counted, and for SFT stages
+    dataset_info.json registering each subset with kept records as `<stage>_<subset>`: its
+    file, or the folder of its parts (schemas/layout.py; the writer splits a file of `kept`
+    records by the same `records_per_part`)."""
 
     def __init__(
         self,
@@ -82,16 +83,21 @@ class WriteSummaryFn(beam.DoFn):
         self.notes = dict(notes or {})
 
     def process(
-        self, counts: dict[str, int], inputs: dict[str, int], extra: dict | None = None
-    ) -> Iterator[dict[str, Any]]:
-        metrics = {**build_metrics(self.stage, counts, inputs), **self.notes, **(extra or {})}
-        write_json(join(self.root, METRICS), metrics)
+        self, counts: dict[StatKey, int], inputs: dict[str, int], extra: dict | None = None
+    ) -> Iterator[StageMetrics]:
+        sides = {**self.notes, **(extra or {})}
+        unknown = sorted(set(sides) - {"skipped_sources", "traces"})
+        if unknown:
+            raise ValueError(f"metrics.json has no field {unknown[0]!r} (schemas/metrics.py)")
+        skipped = [SkippedSource(**s) for s in sides.get("skipped_sources") or ()]
+        metrics = build_metrics(self.stage, counts, inputs, sides.get("traces"), skipped)
+        write_json(join(self.root, METRICS), metrics.to_json())
         if self.sft:
             entries = []
-            for subset, entry in metrics["subsets"].items():
-                if entry["kept"]:
+            for subset, entry in metrics.subsets.items():
+                if entry.kept:
                     path = data_file(sft_dir(self.stage), subset)
-                    parts = part_count(entry["kept"], self.records_per_part)
+                    parts = part_count(entry.kept, self.records_per_part)
                     entries.append((f"{self.stage}_{subset}", entry_path(path, parts)))
             write_json(join(self.root, DATASET_INFO), dataset_info(entries))
         yield metrics
@@ -99,7 +105,7 @@ class WriteSummaryFn(beam.DoFn):
 
 class WriteMetrics(beam.PTransform):
     """(outcomes, subset name per expected outcome) -> the single-element PCollection of the
-    metrics dict, written by WriteSummaryFn: inputs are counted from the stage's own input
+    StageMetrics, written by WriteSummaryFn: inputs are counted from the stage's own input
     collection, independently of the outcomes, so metrics.json can check that they agree.
     `extra`, a single-element PCollection of a dict (e.g. TraceStats), is merged in."""
 

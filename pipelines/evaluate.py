@@ -40,6 +40,7 @@ from drawreason.pipelines.outcomes import ERROR, REJECTED, Outcome, error_outcom
 from drawreason.pipelines.real_data import USAGE_COUNTERS, SampleTrajectories, unit_key
 from drawreason.pipelines.stage import teacher_cache
 from drawreason.schemas import layout
+from drawreason.schemas.metrics import BenchmarkMetrics, StageMetrics
 from drawreason.schemas.records import Provenance, to_json
 from drawreason.teachers.factory import TeacherConfig
 
@@ -316,19 +317,21 @@ class WriteEvalMetricsFn(beam.DoFn):
     def __init__(self, output: str) -> None:
         self.output = output
 
-    def process(self, entries: list[dict[str, Any]], usage: dict[str, int]) -> Iterator[dict]:
-        metrics = {
-            "stage": STAGE,
-            "input": sum(e["expected"] for e in entries),
-            "accounted": all(e["accounted"] for e in entries),
-            "benchmarks": {
-                e["benchmark"]: e for e in sorted(entries, key=lambda e: e["benchmark"])
+    def process(
+        self, entries: list[dict[str, Any]], usage: dict[str, int]
+    ) -> Iterator[StageMetrics]:
+        metrics = StageMetrics(
+            stage=STAGE,
+            input=sum(e["expected"] for e in entries),
+            accounted=all(e["accounted"] for e in entries),
+            benchmarks={
+                e["benchmark"]: BenchmarkMetrics(**e)
+                for e in sorted(entries, key=lambda e: e["benchmark"])
             },
-            "summary": summary_text(entries),
-        }
-        if usage:
-            metrics["teacher_usage"] = dict(sorted(usage.items()))
-        write_json(join(self.output, layout.METRICS), metrics)
+            summary=summary_text(entries),
+            teacher_usage=dict(sorted(usage.items())),
+        )
+        write_json(join(self.output, layout.METRICS), metrics.to_json())
         yield metrics
 
 

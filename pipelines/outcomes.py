@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from drawreason.filters.canonical import Canonicalized, canonicalize, with_canonical_meta
@@ -18,6 +18,7 @@ from drawreason.filters.grounding import (
 from drawreason.filters.length import LengthCheck, length_summary
 from drawreason.filters.rules import Filter, apply_filters
 from drawreason.filters.scoring import trajectory_reflections
+from drawreason.schemas import metrics as m
 from drawreason.schemas.layout import (
     data_file,
     errors_file,
@@ -25,10 +26,19 @@ from drawreason.schemas.layout import (
     sft_dir,
     trajectories_dir,
 )
+from drawreason.schemas.metrics import (
+    ERROR,
+    KEPT,
+    REJECTED,
+    Grounding,
+    SkippedSource,
+    StageMetrics,
+    StatKey,
+    SubsetMetrics,
+    TokenLengths,
+)
 from drawreason.schemas.records import ErrorRecord, Rejection, Trajectory, to_json
 from drawreason.schemas.sharegpt import ExportError, to_sharegpt
-
-KEPT, REJECTED, ERROR = "kept", "rejected", "error"
 
 
 @dataclass(frozen=True)
@@ -44,8 +54,8 @@ class Outcome:
     turns: int = 0
     reflections: tuple[str, ...] = ()
     usage: tuple[tuple[str, int], ...] = ()  # teacher usage of the trajectory, summed in metrics
-    record_line: str = ""  # a kept teacher trajectory's full record, for trajectories/
-    extra_keys: tuple[str, ...] = ()  # more stat keys to count, e.g. "pass_rate|<subset>|0.5"
+    record_line: str = ""  # a kept trajectory's full record, for trajectories/
+    extra_keys: tuple[StatKey, ...] = ()  # more to count, e.g. StatKey(PASS_RATE, subset, "0.5")
     canonicalized: tuple[str, ...] = ()  # kinds re-written in the SFT line, once per turn
     tokens: int = 0  # a kept SFT record's estimated token length (filters/length.py)
     # Grounding against the oracle (filters/grounding.py), for questions that carry one:
@@ -54,7 +64,7 @@ class Outcome:
     corrections: tuple[str, ...] = ()
 
     def record_relpath(self) -> str:
-        """Where a kept teacher trajectory's full record goes (before splitting into parts)."""
+        """Where a kept trajectory's full record goes (before splitting into parts)."""
         return data_file(trajectories_dir(self.stage), self.subset)
 
     def relpath(self) -> str:
@@ -68,131 +78,180 @@ class Outcome:
 
 def file_lines(outcome: Outcome) -> Iterator[tuple[str, tuple[str, str]]]:
     """(relative path, (id, line)) pairs an outcome writes: its own line, and the full record
-    of a kept model trajectory under trajectories/."""
+    of a kept trajectory under trajectories/."""
     yield outcome.relpath(), (outcome.sample_id, outcome.line)
     if outcome.status == KEPT and outcome.record_line:
         yield outcome.record_relpath(), (outcome.sample_id, outcome.record_line)
 
 
-def stat_keys(outcome: Outcome) -> list[str]:
-    keys = [f"{outcome.status}|{outcome.subset}|{outcome.reason}", *outcome.extra_keys]
+def stat_keys(outcome: Outcome) -> list[StatKey]:
+    """What one outcome counts once each (schemas/metrics.py)."""
+    subset = outcome.subset
+    keys = [StatKey(outcome.status, subset, outcome.reason), *outcome.extra_keys]
     if outcome.status == KEPT and outcome.turns:
-        keys.append(f"turns|{outcome.subset}|{outcome.turns}")
-        keys += [f"reflection|{outcome.subset}|{kind}" for kind in sorted(set(outcome.reflections))]
+        keys.append(StatKey(m.TURNS, subset, outcome.turns))
+        keys += [StatKey(m.REFLECTION, subset, k) for k in sorted(set(outcome.reflections))]
         if outcome.reflections:
-            keys.append(f"reflective|{outcome.subset}|")
+            keys.append(StatKey(m.REFLECTIVE, subset))
     if outcome.status == KEPT:
-        keys += [f"canonicalized|{outcome.subset}|{kind}" for kind in outcome.canonicalized]
+        keys += [StatKey(m.CANONICALIZED, subset, kind) for kind in outcome.canonicalized]
     if outcome.status == KEPT and outcome.tokens:
-        keys.append(f"tokens|{outcome.subset}|{outcome.tokens}")
+        keys.append(StatKey(m.TOKENS, subset, outcome.tokens))
     if outcome.grounding:
-        keys.append(f"grounding|{outcome.subset}|trajectories")
-        keys += [f"correction|{outcome.subset}|{kind}" for kind in outcome.corrections]
+        keys.append(StatKey(m.GROUNDED_TRAJECTORY, subset))
+        keys += [StatKey(m.CORRECTION, subset, kind) for kind in outcome.corrections]
     return keys
 
 
-def stat_sums(outcome: Outcome) -> list[tuple[str, int]]:
+def stat_sums(outcome: Outcome) -> list[tuple[StatKey, int]]:
     """(key, amount) pairs summed rather than counted: the teacher usage of a trajectory and
     its grounded / checked operations."""
-    sums = [(f"usage|{outcome.subset}|{name}", n) for name, n in outcome.usage if n]
+    sums = [(StatKey(m.USAGE, outcome.subset, name), n) for name, n in outcome.usage if n]
     if outcome.grounding:
         grounded, checked = outcome.grounding
         sums += [
-            (f"grounding|{outcome.subset}|operations", checked),
-            (f"grounding|{outcome.subset}|grounded", grounded),
+            (StatKey(m.GROUNDING_OPERATIONS, outcome.subset), checked),
+            (StatKey(m.GROUNDED_OPERATIONS, outcome.subset), grounded),
         ]
     return sums
 
 
-def _new_entry(n: int = 0) -> dict[str, Any]:
-    return {
-        "input": n,
-        "kept": 0,
-        "rejected": {},
-        "errors": 0,
-        "turns": {},
-        "reflection": {},
-    }
+@dataclass
+class _Tally:
+    """A subset's counts while they are added up (frozen into SubsetMetrics at the end)."""
+
+    input: int = 0
+    kept: int = 0
+    errors: int = 0
+    reflective_kept: int = 0
+    rejected: Counter = field(default_factory=Counter)
+    turns: Counter = field(default_factory=Counter)
+    reflection: Counter = field(default_factory=Counter)
+    canonicalized: Counter = field(default_factory=Counter)
+    usage: Counter = field(default_factory=Counter)
+    tokens: Counter = field(default_factory=Counter)
+    pass_rate: Counter = field(default_factory=Counter)
+    corrections: Counter = field(default_factory=Counter)
+    grounding: Counter = field(default_factory=Counter)  # trajectories, operations, grounded
+    sampled: Counter = field(default_factory=Counter)  # sampled, sampled_reflective
+
+    def add(self, key: StatKey, n: int) -> None:
+        kind, detail = key.kind, key.detail
+        if kind == KEPT:
+            self.kept += n
+        elif kind == REJECTED:
+            self.rejected[str(detail)] += n
+        elif kind == ERROR:
+            self.errors += n
+        elif kind == m.REFLECTIVE:
+            self.reflective_kept += n
+        elif kind in _COUNTERS:
+            getattr(self, _COUNTERS[kind])[str(detail)] += n
+        elif kind == m.TOKENS:
+            self.tokens[int(detail)] += n
+        elif kind in _GROUNDING:
+            self.grounding[_GROUNDING[kind]] += n
+        elif kind in (m.SAMPLED, m.SAMPLED_REFLECTIVE):
+            self.sampled[kind] += n
+        else:
+            raise ValueError(f"unknown stat kind {kind!r}")
+
+    def freeze(self) -> SubsetMetrics:
+        g = self.grounding
+        share = round(g["grounded"] / g["operations"], 4) if g["operations"] else 0.0
+        sampled = self.sampled.get(m.SAMPLED)
+        return SubsetMetrics(
+            input=self.input,
+            kept=self.kept,
+            rejected=dict(sorted(self.rejected.items())),
+            errors=self.errors,
+            accounted=self.input == self.kept + sum(self.rejected.values()) + self.errors,
+            turns=dict(sorted(self.turns.items())),
+            reflection=dict(sorted(self.reflection.items())),
+            reflective_kept=self.reflective_kept,
+            reflective_rate=round(self.reflective_kept / self.kept, 4) if self.kept else 0.0,
+            canonicalized=dict(sorted(self.canonicalized.items())),
+            teacher_usage=dict(sorted(self.usage.items())),
+            token_length=token_lengths(self.tokens) if self.tokens else None,
+            grounding=Grounding(
+                trajectories=g["trajectories"],
+                operations=g["operations"],
+                grounded=g["grounded"],
+                grounded_share=share,
+                corrections=dict(sorted(self.corrections.items())),
+            )
+            if g
+            else None,
+            sampled=sampled,
+            sampled_reflective=self.sampled[m.SAMPLED_REFLECTIVE] if sampled else None,
+            sampled_reflection_rate=(
+                round(self.sampled[m.SAMPLED_REFLECTIVE] / sampled, 4) if sampled else None
+            ),
+            pass_rate=dict(sorted(self.pass_rate.items())),
+        )
 
 
-def build_metrics(stage: str, counts: dict[str, int], inputs: dict[str, int]) -> dict[str, Any]:
+_COUNTERS = {
+    m.TURNS: "turns",
+    m.REFLECTION: "reflection",
+    m.CANONICALIZED: "canonicalized",
+    m.USAGE: "usage",
+    m.PASS_RATE: "pass_rate",
+    m.CORRECTION: "corrections",
+}
+_GROUNDING = {
+    m.GROUNDED_TRAJECTORY: "trajectories",
+    m.GROUNDING_OPERATIONS: "operations",
+    m.GROUNDED_OPERATIONS: "grounded",
+}
+
+
+def token_lengths(counts: Counter) -> TokenLengths:
+    """{exact token length: n} -> its summary (filters/length.py)."""
+    return TokenLengths(**length_summary(counts))
+
+
+def build_metrics(
+    stage: str,
+    counts: dict[StatKey, int],
+    inputs: dict[str, int],
+    traces: dict[str, dict[str, Any]] | None = None,
+    skipped: Sequence[SkippedSource] = (),
+) -> StageMetrics:
     """metrics.json: totals and per-subset counts, with the input = kept + rejected + errors check.
 
     `inputs` are counted from the stage's input collection itself, independently of outcomes.
     """
-    subsets: dict[str, dict[str, Any]] = {s: _new_entry(n) for s, n in inputs.items()}
+    tallies: dict[str, _Tally] = {s: _Tally(input=n) for s, n in inputs.items()}
+    for key, n in counts.items():
+        tallies.setdefault(key.subset, _Tally()).add(key, n)
+    subsets = {s: tallies[s].freeze() for s in sorted(tallies)}
+    rejected: Counter = Counter()
     usage: Counter = Counter()
     canonicalized: Counter = Counter()
-    for key, n in counts.items():
-        kind, subset, detail = key.split("|", 2)
-        entry = subsets.setdefault(subset, _new_entry())
-        if kind == KEPT:
-            entry["kept"] += n
-        elif kind == REJECTED:
-            entry["rejected"][detail] = entry["rejected"].get(detail, 0) + n
-        elif kind == ERROR:
-            entry["errors"] += n
-        elif kind == "turns":
-            entry["turns"][detail] = n
-        elif kind == "reflection":
-            entry["reflection"][detail] = n
-        elif kind == "reflective":
-            entry["reflective_kept"] = n
-        elif kind in ("sampled", "sampled_reflective"):
-            entry[kind] = n
-        elif kind == "pass_rate":
-            entry.setdefault("pass_rate", {})[detail] = n
-        elif kind == "usage":
-            entry.setdefault("teacher_usage", {})[detail] = n
-            usage[detail] += n
-        elif kind == "canonicalized":
-            entry[f"canonicalized_{detail}"] = n
-            canonicalized[f"canonicalized_{detail}"] += n
-        elif kind == "tokens":
-            entry.setdefault("token_length", Counter())[int(detail)] += n
-        elif kind == "grounding":
-            entry.setdefault("grounding", {})[detail] = n
-        elif kind == "correction":
-            entry.setdefault("grounding", {}).setdefault("corrections", {})[detail] = n
-    rejected: Counter = Counter()
     tokens: Counter = Counter()
-    for entry in subsets.values():
-        if "token_length" in entry:  # exact lengths counted -> their summary
-            tokens.update(entry["token_length"])
-            entry["token_length"] = length_summary(entry["token_length"])
-        rejected.update(entry["rejected"])
-        if "grounding" in entry:  # share of the checked operations that were grounded
-            g = entry["grounding"]
-            g["grounded_share"] = (
-                round(g.get("grounded", 0) / g["operations"], 4) if g.get("operations") else 0.0
-            )
-        entry["accounted"] = entry["input"] == (
-            entry["kept"] + sum(entry["rejected"].values()) + entry["errors"]
-        )
-        if "sampled" in entry:  # share of all sampled trajectories that reflected
-            entry["sampled_reflection_rate"] = round(
-                entry.get("sampled_reflective", 0) / entry["sampled"], 4
-            )
-        kept = entry["kept"]
-        entry["reflective_rate"] = round(entry.get("reflective_kept", 0) / kept, 4) if kept else 0.0
+    for s in sorted(tallies):
+        rejected.update(tallies[s].rejected)
+        usage.update(tallies[s].usage)
+        canonicalized.update(tallies[s].canonicalized)
+        tokens.update(tallies[s].tokens)
     total_input = sum(inputs.values())
-    kept = sum(e["kept"] for e in subsets.values())
-    errors = sum(e["errors"] for e in subsets.values())
-    metrics = {
-        "stage": stage,
-        "input": total_input,
-        "kept": kept,
-        "rejected": dict(sorted(rejected.items())),
-        "errors": errors,
-        "accounted": total_input == kept + sum(rejected.values()) + errors,
-        "subsets": dict(sorted(subsets.items())),
-    }
-    if usage:
-        metrics["teacher_usage"] = dict(sorted(usage.items()))
-    metrics.update(sorted(canonicalized.items()))
-    if tokens:
-        metrics["token_length"] = length_summary(tokens)
-    return metrics
+    kept = sum(e.kept for e in subsets.values())
+    errors = sum(e.errors for e in subsets.values())
+    return StageMetrics(
+        stage=stage,
+        input=total_input,
+        kept=kept,
+        rejected=dict(sorted(rejected.items())),
+        errors=errors,
+        accounted=total_input == kept + sum(rejected.values()) + errors,
+        subsets=subsets,
+        teacher_usage=dict(sorted(usage.items())),
+        canonicalized=dict(sorted(canonicalized.items())),
+        token_length=token_lengths(tokens) if tokens else None,
+        traces=dict(traces or {}),
+        skipped_sources=list(skipped),
+    )
 
 
 def judge_trajectory(
@@ -208,8 +267,9 @@ def judge_trajectory(
     A trajectory every filter keeps but the exporter refuses is rejected as `export_invalid`;
     one whose record `length` estimates above its `max_tokens` as `too_long`. A kept record
     carries its estimated token length for the metrics.
-    `usage` (teacher usage of this run) is carried for metrics; a kept teacher trajectory also
-    carries its full record (turn logs, scores, provenance) in `record_line`.
+    `usage` (teacher usage of this run) is carried for metrics; a kept trajectory, generated or
+    model-written, also carries its full record (turn logs, scores, provenance, question facts)
+    in `record_line`, so no reader of the run recovers a fact from the rendered prompts.
 
     A model-written trajectory is judged and exported with its cosmetic-only turns re-written
     canonically (filters/canonical.py); its full record and a rejection keep the raw replies,
@@ -253,7 +313,7 @@ def judge_trajectory(
                     turns=len(trajectory.turns),
                     reflections=tuple(r.kind for r in trajectory_reflections(trajectory)),
                     usage=tuple(usage),
-                    record_line=to_json(trajectory) if is_teacher(trajectory) else "",
+                    record_line=to_json(trajectory),
                     tokens=tokens,
                     canonicalized=canon.kinds,
                     **grounded_fields,

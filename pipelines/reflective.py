@@ -34,6 +34,7 @@ from drawreason.pipelines.outcomes import (
 from drawreason.pipelines.pool import DropDuplicates, QuestionPool
 from drawreason.pipelines.real_data import SampleTrajectories
 from drawreason.pipelines.stage import QuestionStageConfig, write_sft_outputs
+from drawreason.schemas.metrics import SAMPLED, SAMPLED_REFLECTIVE, StatKey
 from drawreason.schemas.records import Provenance
 from drawreason.teachers.factory import TeacherConfig
 
@@ -119,9 +120,9 @@ class JudgeFn(beam.DoFn):
         )
         for kind in outcome.corrections:
             beam.metrics.Metrics.counter(STAGE, f"correction_{kind}").inc()
-        extra = [f"sampled|{trajectory.subset}|"]
+        extra = [StatKey(SAMPLED, trajectory.subset)]
         if trajectory_reflections(trajectory):
-            extra.append(f"sampled_reflective|{trajectory.subset}|")
+            extra.append(StatKey(SAMPLED_REFLECTIVE, trajectory.subset))
         outcome = dataclasses.replace(outcome, extra_keys=tuple(extra))
         if outcome.status == KEPT:
             for kind in outcome.canonicalized:

@@ -47,6 +47,7 @@ from drawreason.schemas.layout import (
     record_file,
     rollouts_dir,
 )
+from drawreason.schemas.metrics import PASS_RATE, StatKey
 from drawreason.schemas.oracle import oracle_json, resize_oracle
 from drawreason.schemas.records import Provenance, QAItem, to_json
 from drawreason.schemas.rl import (
@@ -263,10 +264,10 @@ class RLRecordFn(beam.DoFn):
             )
             return
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-        extra: tuple[str, ...] = ()
+        extra: tuple[StatKey, ...] = ()
         usage: tuple[tuple[str, int], ...] = ()
         if tally is not None:
-            extra = (f"pass_rate|{prepared.subset}|{tally['rate']:.3f}",)
+            extra = (StatKey(PASS_RATE, prepared.subset, f"{tally['rate']:.3f}"),)
             usage = tuple(sorted(tally["usage"].items()))
         yield Outcome(
             KEPT, STAGE, prepared.subset, prepared.item.id, line, extra_keys=extra, usage=usage
@@ -344,7 +345,7 @@ class PassRateDecideFn(beam.DoFn):
                         outcome.sample_id,
                         outcome.line,
                         outcome.reason,
-                        extra_keys=(f"pass_rate|{subset}|{rate:.3f}",),
+                        extra_keys=(StatKey(PASS_RATE, subset, f"{rate:.3f}"),),
                         usage=tuple(sorted(usage.items())),
                     ),
                 )

@@ -17,7 +17,15 @@ from importlib import resources
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
-from drawreason.publish.dataset import RL_STAGE, SFT_STAGES, Run, SplitSource, subset_files
+from drawreason.publish.dataset import (
+    RL_STAGE,
+    SFT_STAGES,
+    PublishError,
+    Run,
+    SplitSource,
+    read_records,
+    subset_files,
+)
 from drawreason.schemas import layout
 from drawreason.schemas.config import build_config
 from drawreason.storage.files import join
@@ -173,24 +181,30 @@ def size_category(n: int) -> str:
     return "n>1T" if n > 10**12 else "1B<n<10B"
 
 
-_ACTION = re.compile(r"Action:\s*(Object Mapper|Path Tracer|Answer)")
-
-
-def action_stats(dataset: Any) -> dict[str, Any]:
-    """Counts of assistant actions (Object Mapper, Path Tracer, Answer) and of images per row,
-    from the conversations (images are not decoded)."""
-    actions: Counter[str] = Counter()
-    images = 0
-    rows = 0
-    for batch in dataset.select_columns(["conversations"]).iter(batch_size=256):
-        for conversation in batch["conversations"]:
-            rows += 1
-            for turn in conversation:
-                if turn["role"] == "assistant":
-                    actions.update(_ACTION.findall(turn["content"]))
-                elif turn["role"] == "user":
-                    images += turn["content"].count("<image>")
-    return {"rows": rows, "actions": dict(actions), "images": images}
+def action_stats(run: Run, splits: Sequence[SplitSource]) -> dict[str, dict[str, Any]]:
+    """{split: rows, actions (the action of every assistant turn, by kind), images (inputs and
+    rendered)} of an SFT run's kept records, read from their full records in
+    trajectories/<stage>/ (never from the rendered conversations). Raises PublishError when
+    those records do not match metrics.json's kept count (a run written before every kept
+    record kept its full record)."""
+    files = subset_files(run.root, layout.trajectories_dir(run.stage))
+    out = {}
+    for split in splits:
+        actions: Counter[str] = Counter()
+        images = rows = 0
+        for path in files.get(split.subset, ()):
+            for record in read_records(join(run.root, path)):
+                rows += 1
+                actions.update(t["action"] for t in record["turns"] if t.get("action"))
+                images += len(record["item"]["images"]) + len(record["rendered"])
+        if rows != split.kept:
+            folder = layout.trajectories_dir(run.stage)
+            raise PublishError(
+                f"{run.root}: {folder} holds {rows} full records of subset {split.subset}, "
+                f"metrics.json counts {split.kept} kept; re-run the stage"
+            )
+        out[split.split] = {"rows": rows, "actions": dict(actions), "images": images}
+    return out
 
 
 def _turn_summary(hist: dict[str, int]) -> str:
@@ -313,20 +327,20 @@ def card_body(
     out += ["## Subsets", ""]
     rows = []
     for split in splits:
-        entry = m["subsets"][split.subset]
-        rejected = sum((entry.get("rejected") or {}).values())
+        entry = m.subsets[split.subset]
+        rejected = sum(entry.rejected.values())
         rows.append(
             (
                 f"`{split.subset}`",
                 f"`{split.split}`",
-                entry.get("input", 0),
-                entry.get("kept", 0),
+                entry.input,
+                entry.kept,
                 rejected,
-                entry.get("errors", 0),
+                entry.errors,
             )
         )
-    total_rejected = sum((m.get("rejected") or {}).values())
-    rows.append(("**total**", "", m.get("input", 0), m.get("kept", 0), total_rejected, m["errors"]))
+    total_rejected = sum(m.rejected.values())
+    rows.append(("**total**", "", m.input, m.kept, total_rejected, m.errors))
     out += _table(("subset", "split", "input", "kept", "rejected", "errors"), rows)
     out += [
         "",
@@ -336,18 +350,15 @@ def card_body(
         "## Rejections",
         "",
     ]
-    reasons = sorted(m.get("rejected") or {})
+    reasons = sorted(m.rejected)
     if reasons:
         out += _table(
             ("reason", "total", *[s.subset for s in splits]),
             (
                 (
                     f"`{reason}`",
-                    m["rejected"][reason],
-                    *[
-                        (m["subsets"][s.subset].get("rejected") or {}).get(reason, 0)
-                        for s in splits
-                    ],
+                    m.rejected[reason],
+                    *[m.subsets[s.subset].rejected.get(reason, 0) for s in splits],
                 )
                 for reason in reasons
             ),
@@ -359,19 +370,19 @@ def card_body(
         out += ["## Turns, actions and reflection", ""]
         rows = []
         for split in splits:
-            entry = m["subsets"][split.subset]
+            entry = m.subsets[split.subset]
             st = stats.get(split.split, {})
             acts = st.get("actions", {})
             n = max(st.get("rows", 0), 1)
-            kinds = entry.get("reflection") or {}
+            kinds = entry.reflection
             rows.append(
                 (
                     f"`{split.subset}`",
-                    _turn_summary(entry.get("turns") or {}),
+                    _turn_summary(entry.turns),
                     f"{acts.get('Object Mapper', 0) / n:.2f}",
                     f"{acts.get('Path Tracer', 0) / n:.2f}",
                     f"{st.get('images', 0) / n:.2f}",
-                    f"{entry.get('reflective_rate', 0.0):.1%}",
+                    f"{entry.reflective_rate:.1%}",
                     ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) or "-",
                 )
             )
@@ -388,11 +399,8 @@ def card_body(
             rows,
         )
         out.append("")
-    pass_rates = {
-        s.subset: m["subsets"][s.subset]["pass_rate"]
-        for s in splits
-        if "pass_rate" in m["subsets"][s.subset]
-    }
+    pass_rates = {s.subset: m.subsets[s.subset].pass_rate for s in splits}
+    pass_rates = {subset: rates for subset, rates in pass_rates.items() if rates}
     if pass_rates:
         out += ["## Pass rates", "", "```json", json.dumps(pass_rates, indent=2), "```", ""]
     out += ["## Generation", ""]
@@ -417,7 +425,7 @@ def card_body(
         ]
     else:
         gen_rows.append(("teacher", "none: oracle drawing traces from the generators"))
-    usage = m.get("teacher_usage")
+    usage = m.teacher_usage
     if usage:
         gen_rows.append(("teacher usage", ", ".join(f"{k} {usage[k]}" for k in sorted(usage))))
     out += _table(("", ""), gen_rows)
@@ -446,9 +454,7 @@ def card_body(
         out.append("Dedup and decontamination were disabled for this run.")
     else:
         eval_sets = dedup.get("eval_sets") or []
-        dropped = {
-            r: n for r, n in (m.get("rejected") or {}).items() if "dup" in r or "contam" in r
-        }
+        dropped = {r: n for r, n in m.rejected.items() if "dup" in r or "contam" in r}
         out.append(
             f"Dedup within and across subsets (perceptual image hash, at most "
             f"{dedup.get('max_distance')} bits apart, plus question text) and decontamination "

@@ -21,6 +21,7 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 from drawreason.schemas import layout
+from drawreason.schemas.metrics import MetricsError, StageMetrics, parse_metrics
 from drawreason.schemas.rl import resolve_image
 from drawreason.storage.files import exists, join, read_json
 
@@ -42,7 +43,7 @@ class Run:
     config_hash: str
     seed: int
     code_version: str
-    metrics: dict[str, Any]
+    metrics: StageMetrics
 
     @property
     def config_name(self) -> str:
@@ -66,7 +67,11 @@ def read_run(output: str) -> Run:
         if not exists(join(output, name)):
             raise PublishError(f"{output} is not a run directory: {name} is missing")
     config = read_json(join(output, layout.CONFIG))
-    metrics = read_json(join(output, layout.METRICS))
+    path = join(output, layout.METRICS)
+    try:
+        metrics = parse_metrics(read_json(path), path)
+    except MetricsError as exc:
+        raise PublishError(str(exc)) from exc
     stage = config.get("stage", "")
     if stage not in (*SFT_STAGES, RL_STAGE):
         raise PublishError(f"{output}: stage {stage!r} has no data to publish")
@@ -116,8 +121,8 @@ def split_sources(run: Run) -> list[SplitSource]:
     found = subset_files(run.root, base)
     sources = []
     used: dict[str, str] = {}
-    for subset, entry in sorted((run.metrics.get("subsets") or {}).items()):
-        kept = int(entry.get("kept", 0))
+    for subset, entry in sorted(run.metrics.subsets.items()):
+        kept = entry.kept
         if kept == 0:
             continue
         files = found.get(subset, ())
@@ -134,7 +139,8 @@ def split_sources(run: Run) -> list[SplitSource]:
     return sources
 
 
-def _read_lines(path: str) -> Iterator[dict[str, Any]]:
+def read_records(path: str) -> Iterator[dict[str, Any]]:
+    """The JSON records of a JSONL file, one a line."""
     with FileSystems.open(path) as f:
         for raw in f.read().decode("utf-8").splitlines():
             if raw.strip():
@@ -143,7 +149,7 @@ def _read_lines(path: str) -> Iterator[dict[str, Any]]:
 
 def iter_records(root: str, files: Sequence[str]) -> Iterator[dict[str, Any]]:
     """The records of one subset in id order (each file is sorted by id; parts are merged)."""
-    streams = [_read_lines(join(root, rel)) for rel in files]
+    streams = [read_records(join(root, rel)) for rel in files]
     previous = None
     for record in heapq.merge(*streams, key=lambda r: r["id"]):
         if previous is not None and record["id"] < previous:

@@ -120,7 +120,7 @@ def run_push(
             )
         stats = {}
         if run.stage in SFT_STAGES:
-            stats = {split: action_stats(ds) for split, ds in dicts[run.config_name].items()}
+            stats = action_stats(run, splits)
         rows = sum(len(ds) for dd in dicts.values() for ds in dd.values())
     existing = _existing_metadata(api, repo_id, revision)
     sources = collect_sources(run, [s.subset for s in splits])

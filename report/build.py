@@ -19,13 +19,14 @@ from importlib import resources
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
-from drawreason.filters.length import CUTOFF_LEN, ESTIMATE, length_summary
+from drawreason.filters.length import CUTOFF_LEN, ESTIMATE
 from drawreason.report.data import EVALUATED, KEPT, REJECTED, Scan, letter_report, scan_run
 from drawreason.report.evaluation import evaluation_section
 from drawreason.report.grounding import grounding_figures
 from drawreason.report.svg import bar_chart
 from drawreason.report.traces import skewed_families, trace_figures
 from drawreason.schemas import layout
+from drawreason.schemas.metrics import StageMetrics
 from drawreason.storage.files import write_bytes
 
 STAGE = "report"
@@ -90,20 +91,20 @@ def _empty(title: str, why: str) -> str:
 def plots(scan: Scan) -> list[str]:
     """The plots, as <figure> HTML with inline SVG."""
     stats = scan.stats
-    metrics = scan.metrics or {}
-    msub = metrics.get("subsets") or {}
+    metrics = scan.metrics or StageMetrics(stage="")
+    msub = metrics.subsets
     subsets = sorted(set(stats.kept) | {s for s, _ in stats.rejected} | set(msub))
     figs = []
 
     # Counts per subset: metrics.json is exact (it also knows errors); else what the files hold.
-    kept = [msub.get(s, {}).get("kept", stats.kept[s]) for s in subsets]
+    kept = [msub[s].kept if s in msub else stats.kept[s] for s in subsets]
     rej = [
-        sum((msub.get(s) or {}).get("rejected", {}).values())
+        sum(msub[s].rejected.values())
         if s in msub
         else sum(n for (ss, _), n in stats.rejected.items() if ss == s)
         for s in subsets
     ]
-    err = [msub.get(s, {}).get("errors", stats.errors[s]) for s in subsets]
+    err = [msub[s].errors if s in msub else stats.errors[s] for s in subsets]
     series = {"kept": kept, "rejected": rej}
     if any(err):
         series["errors"] = err
@@ -117,7 +118,7 @@ def plots(scan: Scan) -> list[str]:
     reasons: dict[str, dict[str, int]] = {}
     if msub:
         for s in subsets:
-            for reason, n in (msub.get(s) or {}).get("rejected", {}).items():
+            for reason, n in (msub[s].rejected if s in msub else {}).items():
                 reasons.setdefault(reason, {})[s] = n
     else:
         for (s, reason), n in stats.rejected.items():
@@ -183,11 +184,9 @@ def plots(scan: Scan) -> list[str]:
             )
         )
 
-    kinds = sorted({k for s in subsets for k in (msub.get(s) or {}).get("reflection", {})})
+    kinds = sorted({k for s in subsets if s in msub for k in msub[s].reflection})
     if kinds:
-        rates = ", ".join(
-            f"{s} {(msub.get(s) or {}).get('reflective_rate', 0):.0%}" for s in subsets
-        )
+        rates = ", ".join(f"{s} {msub[s].reflective_rate if s in msub else 0:.0%}" for s in subsets)
         figs.append(
             _figure(
                 "Reflection kinds (kept trajectories)",
@@ -195,7 +194,7 @@ def plots(scan: Scan) -> list[str]:
                     "Reflection kinds",
                     kinds,
                     {
-                        s: [(msub.get(s) or {}).get("reflection", {}).get(k, 0) for k in kinds]
+                        s: [msub[s].reflection.get(k, 0) if s in msub else 0 for k in kinds]
                         for s in subsets
                     },
                     y_label="trajectories",
@@ -264,7 +263,7 @@ def plots(scan: Scan) -> list[str]:
         )
     figs.append(_length_figure(scan, subsets))
     figs += [_figure(*fig) for fig in grounding_figures(metrics, stats.grounding)]
-    figs += [_figure(*fig) for fig in trace_figures(metrics)]
+    figs += [_figure(*fig) for fig in trace_figures(metrics.traces)]
     return figs
 
 
@@ -277,37 +276,36 @@ def run_max_tokens(scan: Scan) -> int:
     return CUTOFF_LEN
 
 
-def _length_figure(scan: Scan, subsets: Sequence[str], bucket: int = 1024) -> str:
-    """Estimated token length of the kept SFT records: histogram and percentiles."""
+def _length_figure(scan: Scan, subsets: Sequence[str]) -> str:
+    """Token length of the kept SFT records, as the stage estimated it with the run's own
+    config and processor (metrics.json `token_length`): histogram and percentiles."""
     title = "Token length per kept SFT record"
-    stats = scan.stats
-    shown = [s for s in subsets if stats.tokens.get(s)]
+    msub = scan.metrics.subsets if scan.metrics else {}
+    lengths = {s: msub[s].token_length for s in subsets if s in msub and msub[s].token_length}
+    shown = [s for s in subsets if s in lengths and lengths[s].n]
     if not shown:
-        return _empty(title, "No kept SFT records in this run.")
+        return _empty(title, "No token lengths of kept SFT records in metrics.json.")
     limit = run_max_tokens(scan)
-    starts = sorted({v // bucket for s in shown for v in stats.tokens[s]})
+    bucket = lengths[shown[0]].bucket
+    starts = sorted({int(k) // bucket for s in shown for k in lengths[s].histogram})
     cats = list(range(starts[0], starts[-1] + 1))
-    series = {
-        s: [sum(n for v, n in stats.tokens[s].items() if v // bucket == c) for c in cats]
-        for s in shown
-    }
+    series = {s: [lengths[s].histogram.get(str(c * bucket), 0) for c in cats] for s in shown}
     labels = [f"{c * bucket // 1024}-{(c + 1) * bucket // 1024}k" for c in cats]
-    summaries = {s: length_summary(stats.tokens[s]) for s in shown}
     rows = "; ".join(
-        f"{s}: n {m['n']}, mean {m['mean']:.0f}, p50 {m['p50']}, p90 {m['p90']}, "
-        f"p99 {m['p99']}, max {m['max']}"
-        for s, m in summaries.items()
+        f"{s}: n {m.n}, mean {m.mean:.0f}, p50 {m.p50}, p90 {m.p90}, p99 {m.p99}, max {m.max}"
+        for s, m in ((s, lengths[s]) for s in shown)
     )
-    over = sum(n for s in shown for v, n in stats.tokens[s].items() if limit and v > limit)
+    over = [s for s in shown if limit and lengths[s].max > limit]
     limit_text = f"length.max_tokens {limit}" if limit else "no length limit (max_tokens 0)"
     note = (
-        f"Tokens for a Qwen2-VL / Qwen2.5-VL trainer: images exact from their sizes (28x28 "
-        f"per token after the processor's resize, + 2 markers), text by {ESTIMATE}, 5 per "
-        f"message for the chat template (filters/length.py). {rows}. Limit: {limit_text}."
+        f"Tokens for a Qwen2-VL / Qwen2.5-VL trainer, estimated by the stage with the run's "
+        f"own length config: images exact from their sizes (28x28 per token after the "
+        f"processor's resize, + 2 markers), text by {ESTIMATE}, 5 per message for the chat "
+        f"template (filters/length.py). From metrics.json. {rows}. Limit: {limit_text}."
     )
-    if stats.tokens_unsized:
-        note += f" {stats.tokens_unsized} record(s) with an image of unstated size, not counted."
-    warn = f"{over} kept record(s) are estimated above the limit." if over else ""
+    if any(scan.stats.without_record.values()):
+        note += " Kept records without a full record are counted here, not in the other plots."
+    warn = f"kept records above the limit in {', '.join(over)}." if over else ""
     return _figure(
         title,
         bar_chart(
@@ -325,33 +323,32 @@ def _length_figure(scan: Scan, subsets: Sequence[str], bucket: int = 1024) -> st
 
 
 def _summary_table(scan: Scan) -> str:
-    metrics = scan.metrics or {}
-    msub = metrics.get("subsets") or {}
-    if not msub:
+    metrics = scan.metrics
+    if metrics is None or not metrics.subsets:
         return ""
     cols = ["subset", "input", "kept", "rejected", "errors", "reflective (kept)", "accounted"]
     rows = []
-    for s, e in sorted(msub.items()):
+    for s, e in sorted(metrics.subsets.items()):
         rows.append(
             [
                 s,
-                e.get("input", ""),
-                e.get("kept", ""),
-                sum(e.get("rejected", {}).values()),
-                e.get("errors", ""),
-                f"{e.get('reflective_rate', 0):.0%}" if e.get("turns") else "-",
-                "yes" if e.get("accounted") else "NO",
+                e.input,
+                e.kept,
+                sum(e.rejected.values()),
+                e.errors,
+                f"{e.reflective_rate:.0%}" if e.turns else "-",
+                "yes" if e.accounted else "NO",
             ]
         )
     rows.append(
         [
             "all",
-            metrics.get("input", ""),
-            metrics.get("kept", ""),
-            sum((metrics.get("rejected") or {}).values()),
-            metrics.get("errors", ""),
+            metrics.input,
+            metrics.kept,
+            sum(metrics.rejected.values()),
+            metrics.errors,
             "",
-            "yes" if metrics.get("accounted") else "NO",
+            "yes" if metrics.accounted else "NO",
         ]
     )
     head = "".join(f"<th>{escape(c)}</th>" for c in cols)
@@ -397,7 +394,7 @@ def render_html(scan: Scan, config: ReportConfig, root: str = "") -> str:
     if config.embed_images and root:
         _embed(root, entries)
     cfg = scan.config or {}
-    stages = ", ".join(sorted(scan.stats.stages)) or (scan.metrics or {}).get("stage", "?")
+    stages = ", ".join(sorted(scan.stats.stages)) or (scan.metrics.stage if scan.metrics else "?")
     title = config.title or f"drawreason report · {stages}"
     meta = [f"stage(s): {stages}"]
     if cfg.get("config_hash"):
@@ -499,7 +496,7 @@ def run_report(
     )
     if skewed:
         summary += f"\n  WARNING: skewed multiple-choice answer letters in {', '.join(skewed)}"
-    if families := skewed_families(scan.metrics or {}):
+    if families := skewed_families(scan.metrics.traces if scan.metrics else {}):
         summary += f"\n  WARNING: skewed answer values in {', '.join(families)}"
     if not scan.total:
         summary += "\n  WARNING: no sft/, rejected/ or rl/ records found (nor eval/)"

@@ -13,7 +13,6 @@ import heapq
 import io
 import json
 import math
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,10 +20,10 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 from drawreason.drawing.parse import parse_turn
-from drawreason.filters.length import LengthConfig, record_length
-from drawreason.filters.scoring import extract_answer, normalize_choice
+from drawreason.filters.scoring import normalize_choice
 from drawreason.report.grounding import GroundingScores
 from drawreason.schemas import layout
+from drawreason.schemas.metrics import StageMetrics, parse_metrics
 from drawreason.schemas.oracle import grounding_from_dict
 from drawreason.schemas.rl import RLKeys, resolve_image, run_rl_keys
 from drawreason.schemas.sharegpt import IMAGE_TOKEN, image_path
@@ -32,10 +31,6 @@ from drawreason.schemas.sharegpt import IMAGE_TOKEN, image_path
 KEPT, REJECTED, EVALUATED = "kept", "rejected", "evaluated"
 DEFAULT_KEYS = RLKeys()
 
-# "The index of the given image is 2 (width: 448, height: 448)." in user turns.
-_SIZE_RE = re.compile(r"\(width:\s*(\d+),\s*height:\s*(\d+)\)")
-_OPTION_RE = re.compile(r"^\(?([A-Z])[.)]\s", re.MULTILINE)
-_ACTION_RE = re.compile(r"Action:\s*(Object Mapper|Path Tracer|Answer)")
 TOOLS = ("Object Mapper", "Path Tracer")
 # A letter distribution is flagged when it is significant (p < 0.001) and some letter's share
 # is at least this far from its uniform expectation.
@@ -119,6 +114,13 @@ def read_json_file(path: str) -> Any:
         return json.loads(f.read().decode("utf-8"))
 
 
+def read_metrics(root: str) -> StageMetrics | None:
+    """The run's metrics.json through the one loader (schemas/metrics.py); None without one."""
+    path = FileSystems.join(root, layout.METRICS)
+    doc = read_json_file(path)
+    return None if doc is None else parse_metrics(doc, path)
+
+
 # --- sampling --------------------------------------------------------------------------------
 
 
@@ -169,26 +171,14 @@ class Stats:
     letters_expected: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     mc_unparsed: Counter = field(default_factory=Counter)
     sizes: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
-    # subset -> {estimated token length of a kept SFT record: n} (filters/length.py)
-    tokens: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
-    tokens_unsized: int = 0  # kept records with an image whose size the text does not state
     # per-trajectory grounding scores of the full records (kept teacher trajectories and
     # rejections) of generated questions (report/grounding.py)
     grounding: GroundingScores = field(default_factory=GroundingScores)
+    # subset -> kept SFT records without a full record in trajectories/ (a run written before
+    # every kept record kept one): counted, shown, but not in the turn, action, size and answer
+    # figures, which come from the full records only.
+    without_record: Counter = field(default_factory=Counter)
     unreadable: int = 0
-
-
-def option_letters(text: str) -> list[str]:
-    """The option letters A, B, ... listed (one per line) in a question, in order; [] when the
-    lines do not run A, B, C, ... from A."""
-    letters = _OPTION_RE.findall(text)
-    run = []
-    for letter in letters:
-        if letter == chr(ord("A") + len(run)):
-            run.append(letter)
-        elif letter == "A":
-            run = ["A"]
-    return run if len(run) >= 2 else []
 
 
 def add_letter(stats: Stats, subset: str, answer: str | None, n_options: int) -> None:
@@ -269,34 +259,26 @@ def _ops_json(ops: list[Any]) -> list[str]:
     return out
 
 
-def _images_in(text: str) -> list[tuple[int, int] | None]:
-    """Sizes of the images a user turn shows, one per `<image>` placeholder (None unknown)."""
-    n = text.count(IMAGE_TOKEN)
-    sizes: list[tuple[int, int] | None] = [(int(w), int(h)) for w, h in _SIZE_RE.findall(text)[:n]]
-    return sizes + [None] * (n - len(sizes))
-
-
-def sharegpt_scan(record: dict[str, Any]) -> dict[str, Any]:
-    """Whole-run statistics of one kept sharegpt record (cheap: regexes, no JSON of turns)."""
-    messages = record.get("conversations") or []
-    body = [m for m in messages if m.get("role") != "system"]
-    assistant = [m.get("content", "") for m in body if m.get("role") == "assistant"]
-    users = [m.get("content", "") for m in body if m.get("role") == "user"]
-    actions = [m.group(1) for m in (_ACTION_RE.search(t) for t in assistant) if m]
-    first = users[0] if users else ""
+def record_scan(traj: dict[str, Any]) -> dict[str, Any]:
+    """Whole-run statistics of one kept trajectory, from its full record's fields: the action
+    of each turn, image sizes, answer options and the final answer (no prompt text is read)."""
+    turns = traj.get("turns") or []
+    item = traj.get("item") or {}
+    mc = item.get("question_type") == "multiple choice"
     return {
-        "turns": len(assistant),
-        "actions": actions,
-        "input_sizes": _images_in(first),
-        "rendered_sizes": [s for u in users[1:] for s in _images_in(u)],
-        "options": option_letters(first),
-        "answer": extract_answer(assistant[-1]) if assistant else None,
+        "turns": len(turns),
+        "actions": [t["action"] for t in turns if t.get("action")],
+        "input_sizes": [tuple(s) for s in traj.get("input_sizes") or []],
+        "rendered_sizes": [(r["width"], r["height"]) for r in traj.get("rendered") or []],
+        "options": list(item.get("options") or []) if mc else [],
+        "answer": turns[-1].get("answer") if turns else None,
     }
 
 
 def sharegpt_entry(record: dict[str, Any], subset: str, stage: str) -> dict[str, Any]:
-    """A viewer entry of a kept sharegpt record: each assistant turn with the images rendered
-    after it (the `<image>` placeholders of the following user turn, in order)."""
+    """A viewer entry of a kept sharegpt record that has no full record (a run written before
+    every kept record kept one): each assistant turn with the images rendered after it (the
+    `<image>` placeholders of the following user turn, in order), sizes unknown."""
     messages = record.get("conversations") or []
     images = [_src(p) for p in record.get("images") or []]
     system = next((m["content"] for m in messages if m.get("role") == "system"), "")
@@ -306,17 +288,10 @@ def sharegpt_entry(record: dict[str, Any], subset: str, stage: str) -> dict[str,
     def take(text: str) -> list[dict[str, Any]]:
         nonlocal cursor
         out = []
-        for size in _images_in(text):
+        for _ in range(text.count(IMAGE_TOKEN)):
             src = images[cursor] if cursor < len(images) else ""
             cursor += 1
-            out.append(
-                {
-                    "src": src,
-                    "index": cursor,
-                    "w": size[0] if size else None,
-                    "h": size[1] if size else None,
-                }
-            )
+            out.append({"src": src, "index": cursor, "w": None, "h": None})
         return out
 
     question = body[0]["content"] if body else ""
@@ -362,6 +337,12 @@ def trajectory_scan(traj: dict[str, Any]) -> dict[str, Any]:
         "input_sizes": [tuple(s) for s in traj.get("input_sizes") or []],
         "rendered_sizes": [(r.get("width"), r.get("height")) for r in traj.get("rendered") or []],
     }
+
+
+def kept_entry(traj: dict[str, Any], subset: str, stage: str) -> dict[str, Any]:
+    """A viewer entry of a kept trajectory, from its full record (trajectories/)."""
+    wrapped = {"sample_id": (traj.get("item") or {}).get("id", ""), "trajectory": traj}
+    return {**rejection_entry(wrapped, subset, stage), "status": KEPT}
 
 
 def rejection_entry(record: dict[str, Any], subset: str, stage: str) -> dict[str, Any]:
@@ -462,7 +443,7 @@ def rl_entry(
 class Scan:
     stats: Stats
     groups: dict[tuple[str, str, str], BottomK]  # (subset, status, reason) -> sampled entries
-    metrics: dict[str, Any] | None
+    metrics: StageMetrics | None
     config: dict[str, Any] | None
     evaluation: dict[str, Any] = field(default_factory=dict)  # eval/<benchmark>.json
 
@@ -484,7 +465,6 @@ class Scan:
 def scan_run(root: str, max_per_group: int, seed: int) -> Scan:
     """One streaming pass over the run directory (see the module doc)."""
     stats = Stats()
-    length = LengthConfig()  # the default processor bounds; text by the stated estimate
     config = read_json_file(FileSystems.join(root, layout.CONFIG))
     rl = run_rl_keys((config or {}).get("config") or {})  # the run's RL column names
     groups: dict[tuple[str, str, str], BottomK] = {}
@@ -493,32 +473,46 @@ def scan_run(root: str, max_per_group: int, seed: int) -> Scan:
         group = groups.setdefault(key, BottomK(max_per_group))
         group.add(sample_rank(seed, sample_id), sample_id, build)
 
-    # Entries are built lazily (a closure over the line) only if they survive the sample.
-    for stage, subset, path in data_files(root, "sft"):
-        stats.stages.add(stage)
+    # Kept trajectories: their facts from the full records (trajectories/), counted against
+    # the SFT files; a subset without full records is shown from its SFT lines only.
+    recorded: set[tuple[str, str]] = set()
+    for stage, subset, path in data_files(root, layout.TRAJECTORIES):
+        recorded.add((stage, subset))
         for line in read_lines(path):
             try:
-                record = json.loads(line)
+                traj = json.loads(line)
             except json.JSONDecodeError:
                 stats.unreadable += 1
                 continue
-            info = sharegpt_scan(record)
-            stats.kept[subset] += 1
+            info = record_scan(traj)
+            if traj.get("grounding"):  # a teacher trajectory on a generated question
+                stats.grounding.add(subset, grounding_from_dict(traj["grounding"]), kept=True)
             stats.turns[subset][info["turns"]] += 1
             tools = Counter(a for a in info["actions"] if a in TOOLS)
             stats.tool_calls[subset][sum(tools.values())] += 1
             stats.tool_totals[subset].update(info["actions"])
             for size in info["input_sizes"]:
-                if size:
-                    stats.sizes["input"][_size_key(*size)] += 1
+                stats.sizes["input"][_size_key(*size)] += 1
             for size in info["rendered_sizes"]:
-                if size:
-                    stats.sizes["rendered"][_size_key(*size)] += 1
-            if info["options"]:
+                stats.sizes["rendered"][_size_key(*size)] += 1
+            if len(info["options"]) >= 2:
                 add_letter(stats, subset, info["answer"], len(info["options"]))
-            sizes = info["input_sizes"] + info["rendered_sizes"]
-            stats.tokens[subset][record_length(record, sizes, length).total] += 1
-            stats.tokens_unsized += any(size is None for size in sizes)
+            sample = str((traj.get("item") or {}).get("id", ""))
+            offer((subset, KEPT, ""), sample, (line, subset, stage, "trajectory"))
+
+    # Entries are built lazily (a closure over the line) only if they survive the sample.
+    for stage, subset, path in data_files(root, layout.SFT):
+        stats.stages.add(stage)
+        for line in read_lines(path):
+            stats.kept[subset] += 1
+            if (stage, subset) in recorded:
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                stats.unreadable += 1
+                continue
+            stats.without_record[subset] += 1
             offer((subset, KEPT, ""), str(record.get("id", "")), (line, subset, stage, "sft"))
 
     for stage, subset, path in data_files(root, "rejected"):
@@ -542,20 +536,6 @@ def scan_run(root: str, max_per_group: int, seed: int) -> Scan:
                     stats.sizes["rendered"][_size_key(*size)] += 1
             key = (subset, REJECTED, reason)
             offer(key, str(record.get("sample_id", "")), (line, subset, stage, "rejected"))
-
-    # Full records of kept teacher trajectories: only their grounding is read (the kept
-    # record itself was counted from sft/).
-    for _, subset, path in data_files(root, layout.TRAJECTORIES):
-        for line in read_lines(path):
-            if '"grounding"' not in line:  # real data: no oracle, nothing to parse for
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                stats.unreadable += 1
-                continue
-            if record.get("grounding"):
-                stats.grounding.add(subset, grounding_from_dict(record["grounding"]), kept=True)
 
     for _, subset, path in rl_files(root):
         stats.stages.add("rl_data")
@@ -591,7 +571,7 @@ def scan_run(root: str, max_per_group: int, seed: int) -> Scan:
     return Scan(
         stats=stats,
         groups=groups,
-        metrics=read_json_file(FileSystems.join(root, layout.METRICS)),
+        metrics=read_metrics(root),
         config=config,
         evaluation=eval_results(root),
     )
@@ -602,6 +582,8 @@ def _build(item: tuple[str, str, str, str], rl: RLKeys = DEFAULT_KEYS) -> dict[s
     record = json.loads(line)
     if kind == "sft":
         return sharegpt_entry(record, subset, stage)
+    if kind == "trajectory":
+        return kept_entry(record, subset, stage)
     if kind == "rejected":
         return rejection_entry(record, subset, stage)
     if kind == "eval":  # a bare trajectory: shown like a rejection's, grouped by its outcome

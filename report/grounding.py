@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 from drawreason.filters.rules import CorrectiveFilter, GroundingFilter
 from drawreason.report.svg import bar_chart
+from drawreason.schemas.metrics import StageMetrics
 from drawreason.schemas.oracle import CORRECTION_KINDS, Grounding
 
 Figure = tuple[str, str, str, str]  # (title, html, note, warn)
@@ -73,21 +73,20 @@ class SubsetGrounding:
     rejected: dict[str, int] = field(default_factory=dict)  # grounding reason -> n
 
 
-def grounding_metrics(metrics: dict[str, Any]) -> dict[str, SubsetGrounding]:
-    """The grounding counters of every subset of metrics.json (`subsets.<s>.grounding`, the
-    grounding reasons of `subsets.<s>.rejected`); subsets without either are left out."""
+def grounding_metrics(metrics: StageMetrics | None) -> dict[str, SubsetGrounding]:
+    """The grounding counters of every subset of the run's metrics record (`subsets.<s>.grounding`,
+    the grounding reasons of `subsets.<s>.rejected`); subsets without either are left out, and
+    a run without metrics.json has none."""
     out = {}
-    for subset, entry in sorted((metrics.get("subsets") or {}).items()):
-        g = entry.get("grounding") or {}
-        rejected = {
-            r: n for r, n in (entry.get("rejected") or {}).items() if r in GROUNDING_REJECTIONS
-        }
-        if g or rejected:
+    for subset, entry in sorted((metrics.subsets if metrics else {}).items()):
+        g = entry.grounding
+        rejected = {r: n for r, n in entry.rejected.items() if r in GROUNDING_REJECTIONS}
+        if g is not None or rejected:
             out[subset] = SubsetGrounding(
-                trajectories=int(g.get("trajectories", 0)),
-                operations=int(g.get("operations", 0)),
-                grounded=int(g.get("grounded", 0)),
-                corrections=dict(g.get("corrections") or {}),
+                trajectories=g.trajectories if g else 0,
+                operations=g.operations if g else 0,
+                grounded=g.grounded if g else 0,
+                corrections=dict(g.corrections) if g else {},
                 rejected=rejected,
             )
     return out
@@ -178,7 +177,7 @@ def _redraw_figure(found: dict[str, SubsetGrounding]) -> Figure:
     return (title, chart, note, "")
 
 
-def grounding_figures(metrics: dict[str, Any], scores: GroundingScores) -> list[Figure]:
+def grounding_figures(metrics: StageMetrics | None, scores: GroundingScores) -> list[Figure]:
     """The grounding figures, or one empty figure when nothing in the run was grounded."""
     found = grounding_metrics(metrics)
     score = _score_figure(scores)

@@ -93,19 +93,19 @@ def balance_figures(traces: dict[str, Any]) -> list[Figure]:
     return figs
 
 
-def skewed_families(metrics: dict[str, Any]) -> list[str]:
-    """'subset/family' of every skewed family in metrics.json (for the stage summary)."""
+def skewed_families(traces: dict[str, dict[str, Any]]) -> list[str]:
+    """'subset/family' of every skewed family in metrics.json's `traces` (for the stage
+    summary)."""
     out = []
-    for subset, entry in sorted((metrics.get("traces") or {}).items()):
+    for subset, entry in sorted(traces.items()):
         for family, fam in sorted((entry.get("answer_balance") or {}).items()):
             if balance_skew(fam)["skewed"]:
                 out.append(f"{subset}/{family}")
     return out
 
 
-def trace_figures(metrics: dict[str, Any]) -> list[Figure]:
-    """The trace figures, or [] when metrics.json has no `traces`."""
-    traces = metrics.get("traces") or {}
+def trace_figures(traces: dict[str, dict[str, Any]]) -> list[Figure]:
+    """The trace figures of metrics.json's `traces`, or [] when it has none."""
     if not traces:
         return []
     return [diversity_table(traces), *balance_figures(traces)]

@@ -15,6 +15,7 @@ from drawreason.generators.maze import MazeConfig
 from drawreason.generators.oracle import build_oracle_sample
 from drawreason.pipelines.accounting import CountOutcomesFn, WriteSummaryFn
 from drawreason.pipelines.outcomes import KEPT, REJECTED, build_metrics, judge_trajectory, stat_keys
+from drawreason.schemas.metrics import CANONICALIZED
 from drawreason.schemas.records import LineOp
 from drawreason.trainer.reward import compute_score, trajectory_response
 
@@ -173,7 +174,7 @@ def test_metrics_count_each_kind_of_kept_records(tmp_path):
     wrong = dataclasses.replace(wrong, item=dataclasses.replace(wrong.item, answer="7"))
     rejected = judge_trajectory(wrong, cold_start_filters(), "cold_start")
     assert rejected.reason == "wrong_answer" and rejected.canonicalized == ()
-    assert not any(k.startswith("canonicalized") for k in stat_keys(rejected))
+    assert not any(k.kind == CANONICALIZED for k in stat_keys(rejected))
     noted = json.loads(rejected.line)["trajectory"]["meta"]["canonicalized"]
     assert noted[0]["kinds"] == ["fence_inline"]  # noted on the record, not counted
 
@@ -182,21 +183,16 @@ def test_metrics_count_each_kind_of_kept_records(tmp_path):
     for outcome in [*kept, rejected]:
         acc = fn.add_input(acc, outcome)
     counts = fn.extract_output(acc)
-    expected = {
-        "canonicalized_fence_case": 2,
-        "canonicalized_fence_inline": 1,
-        "canonicalized_trailing_commas": 1,
-        "canonicalized_extra_keys": 1,
-    }
+    expected = {"fence_case": 2, "fence_inline": 1, "trailing_commas": 1, "extra_keys": 1}
     metrics = build_metrics("cold_start", counts, {"maze": 6})
-    assert {k: v for k, v in metrics.items() if k.startswith("canonicalized")} == expected
-    subset = metrics["subsets"]["maze"]
-    assert {k: v for k, v in subset.items() if k.startswith("canonicalized")} == expected
-    assert metrics["accounted"] and metrics["kept"] == 5
+    assert metrics.canonicalized == expected
+    assert metrics.subsets["maze"].canonicalized == expected
+    assert metrics.accounted and metrics.kept == 5
 
     list(WriteSummaryFn(str(tmp_path), "cold_start").process(counts, {"maze": 6}))
     written = json.loads((tmp_path / "metrics.json").read_text())
-    assert written["canonicalized_fence_case"] == 2
+    assert written["canonicalized"]["fence_case"] == 2
+    assert written["subsets"]["maze"]["canonicalized"] == expected
 
 
 def test_every_cosmetic_kind_is_documented():

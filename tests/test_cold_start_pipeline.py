@@ -24,9 +24,7 @@ def _run(config: ColdStartConfig, out: Path):
         runner="FnApiRunner", options=beam.options.pipeline_options.PipelineOptions([])
     )
     metrics = build_pipeline(pipeline, config, str(out), PROVENANCE)
-    summary = metrics | beam.Map(
-        lambda m: (m["input"], m["kept"], m["errors"], m["accounted"], m["rejected"])
-    )
+    summary = metrics | beam.Map(lambda m: (m.input, m.kept, m.errors, m.accounted, m.rejected))
     return pipeline, summary
 
 

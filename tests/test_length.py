@@ -19,10 +19,19 @@ from drawreason.filters.length import (
 )
 from drawreason.filters.rules import cold_start_filters
 from drawreason.filters.scoring import score_trajectory
+from drawreason.pipelines.accounting import CountOutcomesFn, WriteSummaryFn
 from drawreason.pipelines.cold_start import ColdStartConfig
-from drawreason.pipelines.outcomes import KEPT, REJECTED, build_metrics, judge_trajectory, stat_keys
+from drawreason.pipelines.outcomes import (
+    KEPT,
+    REJECTED,
+    build_metrics,
+    file_lines,
+    judge_trajectory,
+    stat_keys,
+)
 from drawreason.pipelines.reflective import ReflectiveConfig
 from drawreason.report import ReportConfig, run_report
+from drawreason.schemas.metrics import TOKENS, StatKey
 from drawreason.schemas.records import rejection_from_dict
 from drawreason.schemas.sharegpt import to_sharegpt
 from drawreason.trainer.handoff import llamafactory_sft
@@ -82,7 +91,7 @@ def test_too_long_is_rejected_with_the_estimate_and_the_limit():
     total = record_length(record, [(96, 96)] * 3, DEFAULT).total
     kept = judge_trajectory(traj, cold_start_filters(), "cold_start", (), LengthCheck(DEFAULT))
     assert kept.status == KEPT and kept.tokens == total
-    assert f"tokens|maze|{total}" in stat_keys(kept)
+    assert StatKey(TOKENS, "maze", total) in stat_keys(kept)
 
     check = LengthCheck(LengthConfig(max_tokens=total - 1))
     out = judge_trajectory(traj, cold_start_filters(), "cold_start", (), check)
@@ -106,14 +115,19 @@ def test_a_wrong_answer_keeps_its_first_reason():
 
 
 def test_metrics_summarise_token_lengths():
-    counts = {"kept|maze|": 4, "tokens|maze|100": 1, "tokens|maze|2000": 2, "tokens|maze|5000": 1}
-    counts["rejected|maze|too_long"] = 1
+    counts = {
+        StatKey(KEPT, "maze"): 4,
+        StatKey(TOKENS, "maze", 100): 1,
+        StatKey(TOKENS, "maze", 2000): 2,
+        StatKey(TOKENS, "maze", 5000): 1,
+        StatKey(REJECTED, "maze", "too_long"): 1,
+    }
     metrics = build_metrics("cold_start", counts, {"maze": 5})
-    assert metrics["accounted"] and metrics["rejected"] == {"too_long": 1}
-    summary = metrics["subsets"]["maze"]["token_length"]
-    assert (summary["n"], summary["min"], summary["p50"], summary["max"]) == (4, 100, 2000, 5000)
-    assert summary["histogram"] == {"0": 1, "1024": 2, "4096": 1}
-    assert metrics["token_length"] == summary
+    assert metrics.accounted and metrics.rejected == {"too_long": 1}
+    summary = metrics.subsets["maze"].token_length
+    assert (summary.n, summary.min, summary.p50, summary.max) == (4, 100, 2000, 5000)
+    assert summary.histogram == {"0": 1, "1024": 2, "4096": 1}
+    assert metrics.token_length == summary
     assert percentile({1: 98, 50: 2}, 99) == 50 and percentile({}, 50) == 0
     assert length_summary({}) == {"n": 0}
 
@@ -157,17 +171,33 @@ def test_accounting_with_too_long(tmp_path):
     assert len(too_long) == 2 and all("> max_tokens 10" in r["detail"] for r in too_long)
 
 
-def test_report_shows_the_length_distribution(tmp_path):
-    records = [to_sharegpt(make_trajectory(f"maze-{i:08d}")) for i in range(3)]
-    path = tmp_path / "sft/cold_start/maze.jsonl"
-    path.parent.mkdir(parents=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+def test_report_shows_the_token_lengths_the_stage_wrote(tmp_path):
+    """The report shows metrics.json's token lengths, estimated by the stage with the run's own
+    length config (here a larger min_pixels than the default), never re-estimated."""
+    own = LengthConfig(min_pixels=200 * 200, max_pixels=400 * 400)
+    trajs = [_scored(make_trajectory(f"maze-{i:08d}")) for i in range(3)]
+    outcomes = [
+        judge_trajectory(t, cold_start_filters(), "cold_start", (), LengthCheck(own)) for t in trajs
+    ]
+    fn = CountOutcomesFn()
+    acc = fn.create_accumulator()
+    for outcome in outcomes:
+        acc = fn.add_input(acc, outcome)
+    list(WriteSummaryFn(str(tmp_path), "cold_start").process(fn.extract_output(acc), {"maze": 3}))
+    for outcome in outcomes:
+        for relpath, (_, line) in file_lines(outcome):
+            path = tmp_path / relpath
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as f:
+                f.write(line + "\n")
     run_report(ReportConfig(), str(tmp_path))
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
-    total = record_length(records[0], [(96, 96)] * 3, DEFAULT).total
+    record = to_sharegpt(trajs[0])
+    total = record_length(record, [(96, 96)] * 3, own).total
+    assert total != record_length(record, [(96, 96)] * 3, DEFAULT).total
     assert "Token length per kept SFT record" in html and 'id="p-tokens"' in html
     assert f"maze: n 3, mean {total}, p50 {total}, p90 {total}, p99 {total}" in html
-    assert f"length.max_tokens {DEFAULT.max_tokens}" in html
+    assert f"length.max_tokens {DEFAULT.max_tokens}" in html  # no config.json: the default
 
 
 def test_tokenizer_counts_text_tokens(tmp_path):

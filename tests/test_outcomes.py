@@ -53,8 +53,9 @@ def test_metrics_add_up_and_flag_a_lost_record():
         for key in stat_keys(outcome):
             counts[key] = counts.get(key, 0) + 1
     metrics = build_metrics("cold_start", counts, {"maze": 3})
-    assert (metrics["input"], metrics["kept"], metrics["errors"]) == (3, 1, 1)
-    assert metrics["rejected"] == {"no_action": 1} and metrics["accounted"]
-    assert metrics["subsets"]["maze"]["turns"] == {"3": 1}
+    assert (metrics.input, metrics.kept, metrics.errors) == (3, 1, 1)
+    assert metrics.rejected == {"no_action": 1} and metrics.accounted
+    assert metrics.subsets["maze"].turns == {"3": 1}
+    assert metrics.subsets["maze"].token_length is None  # no length check configured
     lost = build_metrics("cold_start", counts, {"maze": 4})
-    assert not lost["accounted"] and not lost["subsets"]["maze"]["accounted"]
+    assert not lost.accounted and not lost.subsets["maze"].accounted

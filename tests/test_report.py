@@ -14,8 +14,9 @@ import pytest
 from drawreason.generators.diversity import Balance, TraceStats
 from drawreason.report import ReportConfig, run_report
 from drawreason.report.browser import find_chromium
-from drawreason.report.data import BottomK, chi_square_p, option_letters, scan_run
-from drawreason.schemas.records import Rejection, RenderedImage, to_json
+from drawreason.report.data import BottomK, chi_square_p, scan_run
+from drawreason.schemas.metrics import StageMetrics
+from drawreason.schemas.records import Rejection, RenderedImage, Trajectory, to_json
 from drawreason.schemas.sharegpt import to_sharegpt
 
 from tests.factories import make_trajectory
@@ -24,35 +25,35 @@ ROOT = Path(__file__).resolve().parents[1]
 EVIL = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
 
 
-def _mc_record(sid: str, answer: str, n_options: int = 4) -> dict:
-    """A kept sharegpt record of a multiple-choice question answered with `answer`."""
-    options = "\n".join(f"{chr(65 + i)}. route {i + 1}" for i in range(n_options))
-    return {
-        "id": sid,
-        "conversations": [
-            {"role": "system", "content": "You draw."},
-            {
-                "role": "user",
-                "content": "<image>\nThe index of the given image is 1 (width: 64, height: 48)."
-                f"\nWhich route reaches the goal?\n{options}\nAnswer with the letter.",
-            },
-            {
-                "role": "assistant",
-                "content": "<think> trace </think> Action: Path Tracer\n```json\n"
-                '[{"index": 1, "start_point_2d": [1, 2], "end_point_2d": [3, 4], '
-                '"label": "a"}]\n```',
-            },
-            {
-                "role": "user",
-                "content": "<image>\nThe index of the given image is 2 (width: 64, height: 48).",
-            },
-            {
-                "role": "assistant",
-                "content": f"<think> sure </think> Action: Answer\n<answer> {answer} </answer>",
-            },
-        ],
-        "images": ["images/aa/" + "a" * 64 + ".png", "images/bb/" + "b" * 64 + ".png"],
-    }
+def _mc_record(sid: str, answer: str, n_options: int = 4) -> Trajectory:
+    """A kept trajectory of a multiple-choice question answered with `answer`: one Path Tracer
+    turn on a 64x48 image, then the answer."""
+    traj = make_trajectory(sid)
+    item = dataclasses.replace(
+        traj.item,
+        question_type="multiple choice",
+        options=tuple(f"route {i + 1}" for i in range(n_options)),
+        answer="A",
+    )
+    first, _, last = traj.turns
+    last = dataclasses.replace(
+        last,
+        raw=f"<think> sure </think> Action: Answer\n<answer> {answer} </answer>",
+        answer=answer,
+    )
+    rendered = (RenderedImage(2, 1, "b" * 64 + ".png", 64, 48),)
+    return dataclasses.replace(
+        traj, item=item, turns=(first, last), rendered=rendered, input_sizes=((64, 48),)
+    )
+
+
+def _write_kept(root: Path, stage: str, trajectories: list[Trajectory]) -> None:
+    """Kept trajectories as a stage writes them: the SFT lines and the full records."""
+    subsets = sorted({t.subset for t in trajectories})
+    for subset in subsets:
+        mine = [t for t in trajectories if t.subset == subset]
+        _write_jsonl(root / f"sft/{stage}/{subset}.jsonl", [to_sharegpt(t) for t in mine])
+        _write_jsonl(root / f"trajectories/{stage}/{subset}.jsonl", [to_json(t) for t in mine])
 
 
 def _write_jsonl(path: Path, records: list) -> None:
@@ -72,21 +73,14 @@ def _embedded_data(html: str) -> dict:
 # --- statistics ------------------------------------------------------------------------------
 
 
-def test_option_letters_needs_a_run_from_a():
-    assert option_letters("Q?\nA. left\nB. right\nC. up\nAnswer.") == ["A", "B", "C"]
-    assert option_letters("Q?\n(A) left\n(B) right") == ["A", "B"]
-    assert option_letters("Q?\nB. only\nC. these") == []
-    assert option_letters("How many moves? Answer with a number.") == []
-
-
 def test_answer_letter_distribution_and_skew(tmp_path):
     # 30 answers all "B" out of 4 options: a skew the report must flag; 8 balanced elsewhere.
     skewed = [_mc_record(f"maze-{i:03d}", "B") for i in range(30)]
     balanced = [_mc_record(f"scenes-{i:03d}", "ABCD"[i % 4]) for i in range(8)]
     balanced.append(_mc_record("scenes-x", "(C)", n_options=3))
     balanced.append(_mc_record("scenes-y", "not a letter"))
-    _write_jsonl(tmp_path / "sft/cold_start/maze.jsonl", skewed)
-    _write_jsonl(tmp_path / "sft/cold_start/scenes.jsonl", balanced)
+    balanced = [dataclasses.replace(t, subset="scenes") for t in balanced]
+    _write_kept(tmp_path, "cold_start", skewed + balanced)
     stats = scan_run(str(tmp_path), 5, 0).stats
     assert dict(stats.letters["maze"]) == {"B": 30}
     assert dict(stats.letters_expected["maze"]) == pytest.approx(
@@ -168,8 +162,10 @@ def test_sampling_is_bounded_per_group_and_stated(tmp_path):
 
 
 def test_kept_turns_carry_the_images_they_rendered(tmp_path):
-    _write_jsonl(tmp_path / "sft/s/maze.jsonl", [to_sharegpt(make_trajectory("maze-1"))])
-    entry = scan_run(str(tmp_path), 5, 0).entries()[0]
+    _write_kept(tmp_path, "s", [make_trajectory("maze-1")])
+    scan = scan_run(str(tmp_path), 5, 0)
+    (entry,) = scan.entries()
+    assert (entry["status"], entry["gold"], scan.stats.kept["maze"]) == ("kept", "2", 1)
     assert [i["src"] for i in entry["inputs"]] == ["images/aa/" + "a" * 64 + ".png"]
     assert [[i["src"] for i in s["images"]] for s in entry["steps"]] == [
         ["images/bb/" + "b" * 64 + ".png"],
@@ -179,6 +175,18 @@ def test_kept_turns_carry_the_images_they_rendered(tmp_path):
     assert entry["steps"][0]["action"] == "Path Tracer"
     assert entry["steps"][2]["answer"] == "2"
     assert entry["steps"][0]["images"][0]["w"] == 96
+
+
+def test_kept_records_without_a_full_record_are_counted_not_parsed(tmp_path):
+    """A run written before every kept record kept its full record: its SFT lines are counted
+    and shown, image sizes unknown, and left out of the figures made from record facts."""
+    _write_jsonl(tmp_path / "sft/s/maze.jsonl", [to_sharegpt(make_trajectory("maze-1"))])
+    scan = scan_run(str(tmp_path), 5, 0)
+    (entry,) = scan.entries()
+    assert entry["steps"][0]["action"] == "Path Tracer"  # the protocol's parser, not a regex
+    assert entry["steps"][0]["images"][0]["w"] is None
+    assert scan.stats.kept["maze"] == scan.stats.without_record["maze"] == 1
+    assert not scan.stats.turns and not scan.stats.sizes
 
 
 def test_model_text_cannot_inject_markup(tmp_path):
@@ -403,7 +411,7 @@ def test_trace_figures_from_metrics_flag_a_skewed_family(tmp_path):
         balance.add("direction", "A" if i < 45 else "ABCD"[i % 4], ["A", "B", "C", "D"])
         balance.add("closest", "ABC"[i % 3], ["A", "B", "C"])
     (tmp_path / "metrics.json").write_text(
-        json.dumps({"subsets": {}, **{"traces": stats.summary()}})
+        json.dumps(StageMetrics(stage="cold_start", traces=stats.summary()).to_json())
     )
     result = run_report(ReportConfig(), str(tmp_path))
     assert "skewed answer values in scenes/direction" in result["summary"]
@@ -475,7 +483,7 @@ def test_grounding_figures_of_a_teacher_run_on_generated_tasks(grounded_run):
 
     run_report(ReportConfig(), str(grounded_run))
     html = (grounded_run / "report.html").read_text(encoding="utf-8")
-    metrics = json.loads((grounded_run / "metrics.json").read_text())
+    metrics = json.loads((grounded_run / "metrics.json").read_text())  # as written, untyped
 
     # Scores from the full records: every trajectory the stage grounded, in one bucket each.
     scores = _bars(html, "p-grounding-scores")
@@ -530,22 +538,39 @@ def test_grounding_scores_come_from_the_records_alone(grounded_run, tmp_path):
 
 
 def test_grounding_figures_without_grounding_say_so(tmp_path):
-    """A run with nothing grounded (oracle traces, real data, an older metrics.json) gets one
-    empty grounding figure, and a metrics.json without grounding counters reads as none."""
+    """A run with nothing grounded (oracle traces, real data) gets one empty grounding figure,
+    and a metrics record without grounding counters reads as none."""
     from drawreason.report.grounding import GroundingScores, grounding_figures, grounding_metrics
+    from drawreason.schemas.metrics import Grounding, SubsetMetrics
 
-    _write_jsonl(tmp_path / "sft/cold_start/maze.jsonl", [_mc_record("m-1", "A")])
-    metrics = {"subsets": {"maze": {"kept": 1, "rejected": {"wrong_answer": 2}}}}
-    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    _write_kept(tmp_path, "cold_start", [_mc_record("m-1", "A")])
+    metrics = StageMetrics(
+        stage="cold_start",
+        input=3,
+        kept=1,
+        rejected={"wrong_answer": 2},
+        subsets={"maze": SubsetMetrics(input=3, kept=1, rejected={"wrong_answer": 2})},
+    )
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics.to_json()))
     run_report(ReportConfig(), str(tmp_path))
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "Grounding against the oracle" in html and "p-grounding" not in html
-    assert grounding_metrics(metrics) == {}
+    assert grounding_metrics(metrics) == {} and grounding_metrics(None) == {}
     (figure,) = grounding_figures(metrics, GroundingScores())
     assert "Nothing in this run was grounded" in figure[1]
-    with_grounding = {"subsets": {"maze": {"rejected": {"route_invalid": 3, "too_long": 1}}}}
-    (found,) = grounding_metrics(with_grounding).values()
+    rejected = {"route_invalid": 3, "too_long": 1}
+    with_reasons = StageMetrics(
+        stage="cold_start", subsets={"maze": SubsetMetrics(rejected=rejected)}
+    )
+    (found,) = grounding_metrics(with_reasons).values()
     assert found.rejected == {"route_invalid": 3} and found.corrections == {}
+    counted = Grounding(trajectories=2, operations=5, grounded=4, corrections={"corrective": 1})
+    with_counts = StageMetrics(
+        stage="cold_start", subsets={"maze": SubsetMetrics(grounding=counted)}
+    )
+    (found,) = grounding_metrics(with_counts).values()
+    assert (found.trajectories, found.operations, found.grounded) == (2, 5, 4)
+    assert found.corrections == {"corrective": 1} and found.rejected == {}
 
 
 def test_score_buckets_cover_nothing_drawn_to_all_grounded():

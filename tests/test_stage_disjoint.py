@@ -33,7 +33,8 @@ def _question_ids(out: Path) -> set[str]:
         for path in (out / folder).rglob("*.jsonl"):
             for line in path.read_text().splitlines():
                 record = json.loads(line)
-                ids.add(str(record.get("id") or record["sample_id"]).split("#")[0])
+                sample = record.get("id") or record.get("sample_id") or record["item"]["id"]
+                ids.add(str(sample).split("#")[0])
     return ids
 
 
