@@ -252,10 +252,9 @@ def build_pipeline(
     judged = pooled | "Judge" >> beam.ParDo(JudgeSampleFn(config)).with_outputs(
         REJECTED, "images", main=KEPT
     )
-    outcomes = (judged[KEPT], judged[REJECTED], *early) | "Outcomes" >> beam.Flatten()
     skipped = config.skipped_sources()
     return write_sft_outputs(
-        outcomes,
+        (judged[KEPT], judged[REJECTED], *early),
         expected_all,
         judged["images"],
         output,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from drawreason.filters.canonical import Canonicalized, canonicalize, with_canonical_meta
@@ -82,6 +82,11 @@ def file_lines(outcome: Outcome) -> Iterator[tuple[str, tuple[str, str]]]:
     yield outcome.relpath(), (outcome.sample_id, outcome.line)
     if outcome.status == KEPT and outcome.record_line:
         yield outcome.record_relpath(), (outcome.sample_id, outcome.record_line)
+
+
+def without_lines(outcome: Outcome) -> Outcome:
+    """The outcome with its lines dropped: what the metrics count (stat_keys, stat_sums)."""
+    return replace(outcome, line="", record_line="")
 
 
 def stat_keys(outcome: Outcome) -> list[StatKey]:

@@ -255,7 +255,11 @@ def build_pipeline(
             kept, "PerSubset", lambda o: o.subset, config.max_per_subset, "subset_cap"
         )
         rejected_all.append(over)
-    outcomes = (kept, *rejected_all, *errors_all) | "Outcomes" >> beam.Flatten()
     return write_sft_outputs(
-        outcomes, expected, judged["images"], output, STAGE, config.records_per_part
+        (kept, *rejected_all, *errors_all),
+        expected,
+        judged["images"],
+        output,
+        STAGE,
+        config.records_per_part,
     )

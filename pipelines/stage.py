@@ -5,6 +5,7 @@ stages that write SFT shards. A stage module adds only what is its own (docs/arc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,7 @@ from drawreason.inputs.media import MediaConfig
 from drawreason.inputs.sources import InputConfig, check_subset_names
 from drawreason.pipelines.accounting import WriteMetrics
 from drawreason.pipelines.io import WriteImages, WriteSortedJsonl
-from drawreason.pipelines.outcomes import file_lines
+from drawreason.pipelines.outcomes import file_lines, without_lines
 from drawreason.pipelines.pool import DedupConfig
 from drawreason.schemas.config import sections_field
 from drawreason.schemas.layout import RECORDS_PER_PART, TEACHER_CACHE
@@ -123,7 +124,7 @@ class QuestionStageConfig(DataStageConfig):
 
 
 def write_sft_outputs(
-    outcomes: beam.PCollection,
+    outcomes: Sequence[beam.PCollection],
     expected: beam.PCollection,
     images: beam.PCollection,
     output: str,
@@ -134,13 +135,25 @@ def write_sft_outputs(
 ) -> beam.PCollection:
     """The outputs of a stage that writes SFT shards: every outcome's lines into its files
     (kept, trajectories, rejected, errors), the images, and metrics.json from the outcomes and
-    the subset of every expected outcome; returns the metrics' single-element PCollection."""
+    the subset of every expected outcome; returns the metrics' single-element PCollection.
+
+    `outcomes` are the stage's outcome collections as they are made, not flattened: Beam's
+    local runner materializes a Flatten in the driver, and a collection read by two stages
+    twice, so each collection is turned into its file lines, their per-file counts and its
+    outcomes without their lines (all fused where the outcomes are made) before anything is
+    flattened. The driver then holds each line once, not every outcome twice."""
+    lines, paths, counted = [], [], []
+    for i, pcoll in enumerate(outcomes):
+        lines.append(pcoll | f"ByFile{i}" >> beam.FlatMap(file_lines))
+        paths.append(lines[-1] | f"FilePath{i}" >> beam.Map(lambda kv: (kv[0], 1)))
+        counted.append(pcoll | f"WithoutLines{i}" >> beam.Map(without_lines))
+    counts = paths | "AllFilePaths" >> beam.Flatten() | "CountPerFile" >> beam.CombinePerKey(sum)
     _ = (
-        outcomes
-        | "ByFile" >> beam.FlatMap(file_lines)
-        | "WriteJsonl" >> WriteSortedJsonl(output, records_per_part)
+        lines
+        | "AllLines" >> beam.Flatten()
+        | "WriteJsonl" >> WriteSortedJsonl(output, records_per_part, counts=counts)
     )
     _ = images | "WriteImages" >> WriteImages(output)
-    return (outcomes, expected) | "Metrics" >> WriteMetrics(
+    return (counted | "Outcomes" >> beam.Flatten(), expected) | "Metrics" >> WriteMetrics(
         output, stage, records_per_part, notes=notes, extra=extra
     )
