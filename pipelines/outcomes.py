@@ -18,6 +18,7 @@ from drawreason.filters.grounding import (
 from drawreason.filters.length import LengthCheck, length_summary
 from drawreason.filters.rules import Filter, apply_filters
 from drawreason.filters.scoring import trajectory_reflections
+from drawreason.pipelines.io import pack_line
 from drawreason.schemas import metrics as m
 from drawreason.schemas.layout import (
     data_file,
@@ -76,12 +77,12 @@ class Outcome:
         return data_file(folder, self.subset)
 
 
-def file_lines(outcome: Outcome) -> Iterator[tuple[str, tuple[str, str]]]:
-    """(relative path, (id, line)) pairs an outcome writes: its own line, and the full record
-    of a kept trajectory under trajectories/."""
-    yield outcome.relpath(), (outcome.sample_id, outcome.line)
+def file_lines(outcome: Outcome) -> Iterator[tuple[str, tuple[str, bytes]]]:
+    """(relative path, (id, packed line)) pairs an outcome writes: its own line, and the full
+    record of a kept trajectory under trajectories/ (lines packed: pipelines.io.pack_line)."""
+    yield outcome.relpath(), (outcome.sample_id, pack_line(outcome.line))
     if outcome.status == KEPT and outcome.record_line:
-        yield outcome.record_relpath(), (outcome.sample_id, outcome.record_line)
+        yield outcome.record_relpath(), (outcome.sample_id, pack_line(outcome.record_line))
 
 
 def without_lines(outcome: Outcome) -> Outcome:

@@ -21,6 +21,7 @@ from drawreason.filters.rules import cold_start_filters
 from drawreason.filters.scoring import score_trajectory
 from drawreason.pipelines.accounting import CountOutcomesFn, WriteSummaryFn
 from drawreason.pipelines.cold_start import ColdStartConfig
+from drawreason.pipelines.io import unpack_line
 from drawreason.pipelines.outcomes import (
     KEPT,
     REJECTED,
@@ -189,7 +190,7 @@ def test_report_shows_the_token_lengths_the_stage_wrote(tmp_path):
             path = tmp_path / relpath
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("a", encoding="utf-8") as f:
-                f.write(line + "\n")
+                f.write(unpack_line(line) + "\n")
     run_report(ReportConfig(), str(tmp_path))
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     record = to_sharegpt(trajs[0])
