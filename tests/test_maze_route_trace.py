@@ -221,7 +221,7 @@ def test_cold_start_keeps_every_whole_route_maze(tmp_path):
         runner="FnApiRunner", options=beam.options.pipeline_options.PipelineOptions([])
     )
     metrics = build_pipeline(pipeline, config, str(tmp_path), PROVENANCE)
-    summary = metrics | beam.Map(lambda m: (m["input"], m["kept"], m["rejected"]))
+    summary = metrics | beam.Map(lambda m: (m.input, m.kept, m.rejected))
     assert_that(summary, equal_to([(12, 12, {})]))
     pipeline.run().wait_until_finish()
     records = [
