@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from drawreason.generators.registry import turn_budgets
 from drawreason.schemas import layout
 from drawreason.schemas.oracle import OracleFacts, oracle_from_dict
 from drawreason.schemas.rl import run_rl_keys, split_reward_truth
@@ -208,6 +207,10 @@ def load_rl_samples(data: str | Path) -> list[RLSample]:
     turn_budgets), and the oracle facts of generated questions from its reward-truth column
     (`record_oracle`). Raises ValueError when the run's records have no `question` column (the
     trainer renders the question itself) or a record lacks a column the run names."""
+    # Imported here: the registry imports every generator (OpenCV among their dependencies),
+    # which the trainer's encoder and the environments that import this module do not need.
+    from drawreason.generators.registry import turn_budgets
+
     config = rl_run_config(data)
     keys = run_rl_keys(config)
     budgets = turn_budgets(config)
