@@ -462,6 +462,14 @@ class Scan:
         return out
 
 
+def _add_sizes(stats: Stats, info: dict[str, Any]) -> None:
+    """Counts a trajectory's input and rendered image sizes (trajectory_scan's lists)."""
+    for size in info["input_sizes"]:
+        stats.sizes["input"][_size_key(*size)] += 1
+    for size in info["rendered_sizes"]:
+        stats.sizes["rendered"][_size_key(*size)] += 1
+
+
 def scan_run(root: str, max_per_group: int, seed: int) -> Scan:
     """One streaming pass over the run directory (see the module doc)."""
     stats = Stats()
@@ -491,10 +499,7 @@ def scan_run(root: str, max_per_group: int, seed: int) -> Scan:
             tools = Counter(a for a in info["actions"] if a in TOOLS)
             stats.tool_calls[subset][sum(tools.values())] += 1
             stats.tool_totals[subset].update(info["actions"])
-            for size in info["input_sizes"]:
-                stats.sizes["input"][_size_key(*size)] += 1
-            for size in info["rendered_sizes"]:
-                stats.sizes["rendered"][_size_key(*size)] += 1
+            _add_sizes(stats, info)
             if len(info["options"]) >= 2:
                 add_letter(stats, subset, info["answer"], len(info["options"]))
             sample = str((traj.get("item") or {}).get("id", ""))
@@ -530,10 +535,7 @@ def scan_run(root: str, max_per_group: int, seed: int) -> Scan:
                 stats.grounding.add(subset, grounding_from_dict(traj["grounding"]), kept=False)
             if traj:
                 info = trajectory_scan(traj)
-                for size in info["input_sizes"]:
-                    stats.sizes["input"][_size_key(*size)] += 1
-                for size in info["rendered_sizes"]:
-                    stats.sizes["rendered"][_size_key(*size)] += 1
+                _add_sizes(stats, info)
             key = (subset, REJECTED, reason)
             offer(key, str(record.get("sample_id", "")), (line, subset, stage, "rejected"))
 
